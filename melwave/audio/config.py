@@ -1,0 +1,250 @@
+"""MelConfig: the one description of how audio becomes a mel-spectrogram.
+
+Every model, checkpoint and saved mel carries one of these. Two mels are only
+interchangeable when their configs are equal; `MelConfig.diff` names the fields
+that differ so a mismatch can be reported precisely instead of producing a
+silently wrong sound.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from melwave.errors import ConfigError, MelConfigMismatch
+
+PADDINGS = ("center", "symmetric", "end", "none")
+PAD_MODES = ("reflect", "constant")
+MEL_SCALES = ("htk", "slaney")
+MEL_NORMS = ("slaney", "none")
+COMPRESSIONS = ("log", "db", "gomin", "none")
+
+
+@dataclass(frozen=True)
+class MelConfig:
+    """How a waveform at `sample_rate` becomes a (n_mels, frames) mel-spectrogram.
+
+    padding:
+      - "center":    torch.stft(center=True): n_fft//2 samples padded on each side;
+                     frames = 1 + len // hop.
+      - "symmetric": (n_fft - hop)//2 samples padded each side, then no centering
+                     (HiFi-GAN and the CWGAN source); frames = len // hop for len % hop == 0.
+      - "end":       zero padding at the end only, as tf.signal.stft(pad_end=True).
+      - "none":      no padding; frames = 1 + (len - n_fft) // hop.
+    power: 1 for magnitude, 2 for power, applied before the mel filterbank.
+    compression:
+      - "log":   ln(max(x, log_clamp))            (HiFi-GAN, Vocos)
+      - "db":    10·log10(max(x, amin)) with top_db clipping relative to the max of each item
+      - "gomin": clamp((10·log10(x + 1e-10) + 100) / 100, min=0)
+      - "none":  the linear mel values
+    """
+
+    sample_rate: int = 22050
+    n_fft: int = 1024
+    win_length: int = 1024
+    hop_length: int = 256
+    n_mels: int = 80
+    fmin: float = 0.0
+    fmax: float | None = 8000.0
+    padding: str = "symmetric"
+    pad_mode: str = "reflect"
+    power: float = 1.0
+    normalized: bool = False
+    mel_scale: str = "slaney"
+    mel_norm: str = "slaney"
+    compression: str = "log"
+    log_clamp: float = 1e-5
+    top_db: float | None = 80.0
+
+    def __post_init__(self) -> None:
+        def bad(field: str, expected: str) -> ConfigError:
+            return ConfigError(f"MelConfig.{field}={getattr(self, field)!r}: expected {expected}")
+
+        for name in ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise bad(name, "a positive integer")
+        if self.win_length > self.n_fft:
+            raise bad("win_length", f"<= n_fft ({self.n_fft})")
+        if self.padding not in PADDINGS:
+            raise bad("padding", f"one of {PADDINGS}")
+        if self.pad_mode not in PAD_MODES:
+            raise bad("pad_mode", f"one of {PAD_MODES}")
+        if self.mel_scale not in MEL_SCALES:
+            raise bad("mel_scale", f"one of {MEL_SCALES}")
+        if self.mel_norm not in MEL_NORMS:
+            raise bad("mel_norm", f"one of {MEL_NORMS}")
+        if self.compression not in COMPRESSIONS:
+            raise bad("compression", f"one of {COMPRESSIONS}")
+        if self.power not in (1.0, 2.0):
+            raise bad("power", "1 (magnitude) or 2 (power)")
+        nyquist = self.sample_rate / 2
+        if not 0 <= self.fmin < self.f_max:
+            raise bad("fmin", f"0 <= fmin < fmax ({self.f_max})")
+        if self.fmax is not None and self.fmax > nyquist:
+            raise bad("fmax", f"<= sample_rate/2 ({nyquist})")
+        if not self.log_clamp > 0:
+            raise bad("log_clamp", "a positive number")
+        if self.top_db is not None and not self.top_db > 0:
+            raise bad("top_db", "a positive number or null")
+
+    # Derived sizes are properties so they are never stored twice.
+    @property
+    def f_max(self) -> float:
+        return self.sample_rate / 2 if self.fmax is None else float(self.fmax)
+
+    @property
+    def n_freqs(self) -> int:
+        return self.n_fft // 2 + 1
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames the extractor produces for `num_samples` samples."""
+        if self.padding == "center":
+            return 1 + num_samples // self.hop_length
+        if self.padding == "symmetric":
+            padded = num_samples + 2 * ((self.n_fft - self.hop_length) // 2)
+            return max(0, 1 + (padded - self.n_fft) // self.hop_length)
+        if self.padding == "end":
+            return -(-num_samples // self.hop_length)
+        return max(0, 1 + (num_samples - self.n_fft) // self.hop_length)
+
+    def min_samples(self) -> int:
+        """Shortest input that gives at least one frame (reflect padding needs > pad samples)."""
+        if self.padding == "center":
+            return self.n_fft // 2 + 1 if self.pad_mode == "reflect" else 1
+        if self.padding == "symmetric":
+            pad = (self.n_fft - self.hop_length) // 2
+            return max(self.n_fft - 2 * pad, pad + 1 if self.pad_mode == "reflect" else 1)
+        if self.padding == "end":
+            return 1
+        return self.n_fft
+
+    # --- serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "mel config") -> "MelConfig":
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source}: expected a mapping of MelConfig fields, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown MelConfig field(s) {unknown}; valid fields: {sorted(known)}")
+        values = dict(data)
+        # YAML writes 2.0 as 2 and 80 as 80.0 in hand-written files; coerce the obvious cases.
+        for name in ("fmin", "power", "log_clamp"):
+            if name in values and isinstance(values[name], int) and not isinstance(values[name], bool):
+                values[name] = float(values[name])
+        for name in ("fmax", "top_db"):
+            if isinstance(values.get(name), int) and not isinstance(values[name], bool):
+                values[name] = float(values[name])
+        try:
+            return cls(**values)
+        except ConfigError as err:
+            raise ConfigError(f"{source}: {err}") from None
+        except TypeError as err:  # pragma: no cover - defensive, dataclass signature errors
+            raise ConfigError(f"{source}: {err}") from None
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str, *, source: str = "mel config YAML") -> "MelConfig":
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{source}: not valid YAML ({err})") from None
+        return cls.from_dict(data, source=source)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "MelConfig":
+        """Read a YAML file holding MelConfig fields (or a preset name under `preset:`)."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot read ({err.strerror or err})") from None
+        return cls.from_yaml(text, source=str(path))
+
+    def fingerprint(self) -> str:
+        """Stable 12-hex-digit hash of the canonical JSON form; equal configs, equal prints."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    # --- comparison ----------------------------------------------------------------------
+    def diff(self, other: "MelConfig") -> dict[str, tuple[Any, Any]]:
+        """Fields whose values differ: {name: (self_value, other_value)}."""
+        return {
+            f.name: (getattr(self, f.name), getattr(other, f.name))
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(other, f.name)
+        }
+
+    def require_same(self, other: "MelConfig", *, what: str = "mel", expected_by: str = "model") -> None:
+        """Raise MelConfigMismatch naming every differing field, or return if equal."""
+        differences = self.diff(other)
+        if differences:
+            raise MelConfigMismatch(differences, what=what, expected_by=expected_by)
+
+    def replace(self, **changes: Any) -> "MelConfig":
+        return dataclasses.replace(self, **changes)
+
+
+# --- presets ---------------------------------------------------------------------------------
+# Each reproduces a source system's analysis exactly (see shared/REFERENCE.md).
+PRESETS: dict[str, MelConfig] = {
+    # The pretrained HiFi-GAN V1 (jik876): magnitude mel, Slaney filterbank, (n_fft-hop)/2
+    # reflect padding without centering, natural log clamped at 1e-5.
+    "hifigan-22k": MelConfig(),
+    # Deep mel-spectrogram generator (CWGAN-GP source): 128 HTK mels of the power spectrum up to
+    # Nyquist. The source never log-compressed; this preset says so honestly.
+    "cwgan-22k": MelConfig(
+        sample_rate=22050, n_fft=1024, win_length=1024, hop_length=256, n_mels=128,
+        fmin=0.0, fmax=11025.0, padding="symmetric", pad_mode="reflect", power=2.0,
+        mel_scale="htk", mel_norm="none", compression="none",
+    ),
+    # Its strips configuration used hop 345.
+    "cwgan-strips-22k": MelConfig(
+        sample_rate=22050, n_fft=1024, win_length=1024, hop_length=345, n_mels=128,
+        fmin=0.0, fmax=11025.0, padding="symmetric", pad_mode="reflect", power=2.0,
+        mel_scale="htk", mel_norm="none", compression="none",
+    ),
+    # What melwave's generator trains on: the same analysis, log-compressed.
+    "cwgan-22k-log": MelConfig(
+        sample_rate=22050, n_fft=1024, win_length=1024, hop_length=256, n_mels=128,
+        fmin=0.0, fmax=11025.0, padding="symmetric", pad_mode="reflect", power=2.0,
+        mel_scale="htk", mel_norm="none", compression="log", log_clamp=1e-5,
+    ),
+    # GOMIN: torchaudio MelSpectrogram(center=True, pad_mode="constant", normalized=True,
+    # power=2, slaney scale and norm), then clamp((10 log10(x+1e-10)+100)/100, 0).
+    "gomin-24k": MelConfig(
+        sample_rate=24000, n_fft=1024, win_length=1024, hop_length=256, n_mels=128,
+        fmin=0.0, fmax=12000.0, padding="center", pad_mode="constant", power=2.0,
+        normalized=True, mel_scale="slaney", mel_norm="slaney", compression="gomin",
+    ),
+    # MelGAN Keras tutorial: tf.signal.stft(pad_end=True), HTK mel 125-7600 Hz of the power
+    # spectrum, dB with top_db 80.
+    "melgan-22k": MelConfig(
+        sample_rate=22050, n_fft=1024, win_length=1024, hop_length=256, n_mels=80,
+        fmin=125.0, fmax=7600.0, padding="end", pad_mode="constant", power=2.0,
+        mel_scale="htk", mel_norm="none", compression="db", top_db=80.0,
+    ),
+}
+
+
+def get_preset(name: str) -> MelConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown mel preset {name!r}; available: {sorted(PRESETS)}") from None

@@ -1,0 +1,132 @@
+"""Saved mel-spectrograms and the MelConfig they were made with.
+
+`.pt` files are a plain dict of tensors and primitives, read with `torch.load(weights_only=True)`
+so loading never runs code from the file. `.npy` files hold a bare (n_mels, frames) array; their
+config comes from the caller (CLI flags or the model's own).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from melwave.audio.config import MelConfig
+from melwave.errors import ConfigError, MelFileError
+from melwave.utils.fileio import atomic_write_bytes
+
+FORMAT_NAME = "melwave-mel"
+FORMAT_VERSION = 1
+MEL_EXTENSIONS = (".pt", ".npy")
+
+
+@dataclass
+class MelFile:
+    """mel: (n_mels, frames) float32 in the config's compressed units."""
+
+    mel: torch.Tensor
+    config: MelConfig
+    source: str | None = None
+    duration: float | None = None
+    version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "mel": self.mel.detach().to("cpu", torch.float32).contiguous(),
+            "mel_config": self.config.to_dict(),
+            "source": self.source,
+            "duration": self.duration,
+        }
+
+
+def validate_mel(mel: torch.Tensor, config: MelConfig, *, source: str) -> torch.Tensor:
+    """Check shape (n_mels, frames), dtype and finiteness; return a float32 tensor."""
+    if not isinstance(mel, torch.Tensor):
+        raise MelFileError(f"{source}: 'mel' is {type(mel).__name__}, expected a tensor")
+    if mel.ndim == 3 and mel.shape[0] == 1:
+        mel = mel[0]
+    if mel.ndim != 2:
+        raise MelFileError(f"{source}: mel has shape {tuple(mel.shape)}, expected (n_mels, frames)")
+    if mel.shape[0] != config.n_mels:
+        raise MelFileError(f"{source}: mel has {mel.shape[0]} bins, its config says n_mels={config.n_mels}")
+    if mel.shape[1] == 0:
+        raise MelFileError(f"{source}: mel has zero frames")
+    if not mel.is_floating_point():
+        raise MelFileError(f"{source}: mel dtype is {mel.dtype}, expected floating point")
+    if not torch.isfinite(mel).all():
+        bad = int((~torch.isfinite(mel)).sum())
+        raise MelFileError(f"{source}: mel contains {bad} NaN or infinite values")
+    return mel.float()
+
+
+def save_mel(path: str | Path, melfile: MelFile, *, overwrite: bool = False) -> Path:
+    path = Path(path)
+    mel = validate_mel(melfile.mel, melfile.config, source=str(path))
+    if path.suffix == ".npy":
+        buffer = io.BytesIO()
+        np.save(buffer, mel.cpu().numpy(), allow_pickle=False)
+    elif path.suffix == ".pt":
+        buffer = io.BytesIO()
+        torch.save(melfile.to_dict(), buffer)
+    else:
+        raise MelFileError(f"{path}: unsupported mel extension {path.suffix!r}; use one of {MEL_EXTENSIONS}")
+    return atomic_write_bytes(path, buffer.getvalue(), overwrite=overwrite)
+
+
+def _migrate(data: dict, source: str) -> dict:
+    """The one place older format versions would be upgraded. Only version 1 exists."""
+    version = data.get("version")
+    if version != FORMAT_VERSION:
+        raise MelFileError(f"{source}: mel file format version {version!r} is not supported (this melwave reads {FORMAT_VERSION})")
+    return data
+
+
+def load_mel(path: str | Path, config: MelConfig | None = None) -> MelFile:
+    """Read a `.pt` (config inside) or `.npy` (config given by the caller) mel file.
+
+    For `.pt` files a given `config` is checked against the stored one and a mismatch is an
+    error naming the fields; the stored config is never silently replaced.
+    """
+    path = Path(path)
+    source = str(path)
+    if not path.exists():
+        raise MelFileError(f"{source}: no such file")
+    if path.stat().st_size == 0:
+        raise MelFileError(f"{source}: file is empty (0 bytes)")
+    if path.suffix == ".npy":
+        if config is None:
+            raise MelFileError(f"{source}: a .npy mel carries no config; give the mel settings (e.g. --mel-preset)")
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:
+            raise MelFileError(f"{source}: not a readable .npy array ({err})") from None
+        if array.dtype.kind != "f":
+            raise MelFileError(f"{source}: mel dtype is {array.dtype}, expected floating point")
+        mel = validate_mel(torch.from_numpy(np.ascontiguousarray(array)), config, source=source)
+        return MelFile(mel=mel, config=config, source=None)
+    if path.suffix != ".pt":
+        raise MelFileError(f"{source}: unsupported mel extension {path.suffix!r}; use one of {MEL_EXTENSIONS}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for bad/unsafe pickles
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "weights_only" in str(err) or "Unsupported global" in str(err):
+            raise MelFileError(f"{source}: refusing to load; the file needs code execution to unpickle ({text})") from None
+        raise MelFileError(f"{source}: not a readable melwave .pt mel file ({text})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+        raise MelFileError(f"{source}: not a melwave mel file (expected a dict with format={FORMAT_NAME!r})")
+    data = _migrate(data, source)
+    try:
+        stored = MelConfig.from_dict(data.get("mel_config"), source=f"{source}: mel_config")
+    except ConfigError as err:
+        raise MelFileError(str(err)) from None
+    if config is not None:
+        stored.require_same(config, what=f"{source}", expected_by="caller")
+    mel = validate_mel(data.get("mel"), stored, source=source)
+    duration = data.get("duration")
+    return MelFile(mel=mel, config=stored, source=data.get("source"), duration=float(duration) if duration is not None else None)

@@ -1,0 +1,3 @@
+"""Vocoder architectures. Importing this package registers every family and named vocoder."""
+
+from melwave.models.vocoders import griffinlim, hifigan  # noqa: F401

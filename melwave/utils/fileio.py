@@ -1,0 +1,55 @@
+"""Atomic, non-clobbering file writes: a crash never leaves a half-written output, and an
+existing output is only replaced when the caller says so."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+from melwave.errors import OutputExistsError
+
+
+def check_writable(path: str | Path, *, overwrite: bool) -> Path:
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path}: output exists (pass --overwrite to replace it)")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it is fsynced and renamed over `path`.
+
+    On any exception the temporary file is removed and `path` is untouched.
+    """
+    path = check_writable(path, overwrite=overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        if not overwrite and path.exists():
+            raise OutputExistsError(f"{path}: output appeared while writing (pass --overwrite to replace it)")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, *, overwrite: bool = False) -> Path:
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write(path: str | Path, writer: Callable[[Path], None], *, overwrite: bool = False) -> Path:
+    """Call writer(tmp_path) then move the result into place atomically."""
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        writer(tmp)
+    return Path(path)
