@@ -1,0 +1,160 @@
+"""The Recipe interface: what a model family plugs into the one generic training loop.
+
+The loop (melwave.train.loop.train) owns everything that is the same for every model: batches,
+steps, checkpoints and resume, NaN checks, logging, validation scheduling, TensorBoard, export,
+distributed set-up. A recipe owns what differs: which modules exist, how one step updates them,
+what validation measures, which module is the exported product.
+
+Batches are whatever the recipe's dataset yields (audio segments for vocoders, (mel, labels)
+for a mel generator, (features, class) for a classifier); the loop only moves them to the device.
+
+A recipe's life in the loop:
+    recipe = MyRecipe(run_config, context)   # context: device, distributed helpers, rank
+    recipe.build()                           # create modules, optimizers, schedulers
+    (loop restores a checkpoint into recipe.modules/optimizers/schedulers + extra_state)
+    recipe.wrap(context.wrap_module)         # DDP wrapping under torchrun (after restore)
+    for each step: metrics = recipe.train_step(batch, state)   # floats; loop checks finiteness
+    every N steps: recipe.validate(val_batches, state) -> Validation
+    at checkpoints and the end: recipe.export_model() -> saved as RUN/model.safetensors
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Iterable
+
+import torch
+from torch import Tensor, nn
+
+from melwave.train.state import TrainState
+
+
+@dataclass
+class Validation:
+    """What one validation pass reports.
+
+    scalars: name -> value, logged and written to TensorBoard under `val/`.
+    audio:   name -> ((T,) float tensor in [-1, 1], sample_rate), written to TensorBoard.
+    images:  name -> (H, W, 3) uint8 array/tensor (e.g. a rendered mel), written to TensorBoard.
+    """
+
+    scalars: dict[str, float] = field(default_factory=dict)
+    audio: dict[str, tuple[Tensor, int]] = field(default_factory=dict)
+    images: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RecipeContext:
+    """What the loop gives a recipe: where to run, and how to take part in a distributed run.
+
+    wrap_module(module) returns the module wrapped for data parallelism (DistributedDataParallel)
+    or the module itself when running alone. `unwrap(module)` gives back the plain module.
+    """
+
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+    wrap_module: Callable[[nn.Module], nn.Module] = lambda module: module
+    seed: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The plain module inside a DistributedDataParallel (or the module itself)."""
+    return getattr(module, "module", module)
+
+
+class Recipe(abc.ABC):
+    """One family's training step, plugged into melwave.train.loop.train.
+
+    Subclasses set `name` (the `recipe.name` value in configs that selects them) and `Options`
+    (a frozen dataclass: the schema of the config's `recipe:` section), and fill in
+    `self.modules`, `self.optimizers`, `self.schedulers` in `build()`.
+
+    modules:    name -> nn.Module; all are checkpointed; the loop moves them to the device.
+    optimizers: name -> torch.optim.Optimizer; checkpointed.
+    schedulers: name -> LR scheduler stepped by the recipe (usually once per train_step); checkpointed.
+    """
+
+    name: ClassVar[str] = ""
+    Options: ClassVar[type] = type(None)
+
+    def __init__(self, config: Any, context: RecipeContext):
+        self.config = config          # the resolved run config (melwave.train.config.RunConfig)
+        self.context = context
+        self.device = context.device
+        self.modules: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.schedulers: dict[str, Any] = {}
+
+    # --- building -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def build(self) -> None:
+        """Create modules (on self.device), optimizers and schedulers."""
+
+    def wrap(self, wrap_module: Callable[[nn.Module], nn.Module]) -> None:
+        """Wrap the modules that are trained with data parallelism. Called once, after any
+        checkpoint was restored. The default wraps every module that has trainable parameters."""
+        for key, module in list(self.modules.items()):
+            if any(p.requires_grad for p in module.parameters()):
+                self.modules[key] = wrap_module(module)
+
+    # --- data -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def datasets(self, data_dir: Any) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset | None]:
+        """(training dataset, validation dataset or None) for the data the user pointed at."""
+
+    def collate(self, items: list) -> Any:
+        """Batch a list of dataset items (default: torch's default_collate)."""
+        return torch.utils.data.default_collate(items)
+
+    # --- stepping -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def train_step(self, batch: Any, state: TrainState) -> dict[str, float]:
+        """One optimisation step on `batch` (already on self.device). Returns scalar metrics as
+        Python floats (losses, grad norms, learning rates); any non-finite one stops training."""
+
+    @abc.abstractmethod
+    def validate(self, batches: Iterable[Any], state: TrainState) -> Validation:
+        """Evaluate on held-out batches (called on the main process only, under no_grad)."""
+
+    # --- products -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def export_model(self) -> nn.Module:
+        """The model users load afterwards (a registered family with `config` and `mel_config`),
+        ready for `melwave.models.registry.save_model` (e.g. weight norm folded, EMA weights)."""
+
+    def extra_state(self) -> dict[str, Any]:
+        """Anything else to checkpoint (tensors and primitives only, e.g. EMA weights)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what `extra_state` returned."""
+
+    def init_from(self, source: str) -> None:
+        """Start from pretrained weights (`--init NAME|PATH`); recipes that can't, refuse."""
+        from melwave.errors import ConfigError
+
+        raise ConfigError(f"recipe '{self.name}' cannot initialise from pretrained weights ({source!r})")
+
+
+_RECIPES: dict[str, type[Recipe]] = {}
+
+
+def register_recipe(cls: type[Recipe]) -> type[Recipe]:
+    """Class decorator: make a recipe selectable by `recipe.name` in run configs."""
+    _RECIPES[cls.name] = cls
+    return cls
+
+
+def get_recipe(name: str) -> type[Recipe]:
+    from melwave.errors import ConfigError
+    import melwave.train.recipes  # noqa: F401  (registers the built-in recipes)
+
+    if name not in _RECIPES:
+        raise ConfigError(f"recipe.name={name!r}: unknown recipe; known: {sorted(_RECIPES)}")
+    return _RECIPES[name]
