@@ -1,0 +1,144 @@
+"""`melwave analyze | synthesize | resynth | run | vocoders`: analysis and synthesis over batches."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from pathlib import Path
+
+import torch
+
+from melwave.audio.config import PRESETS, MelConfig, get_preset
+from melwave.audio.io import AUDIO_EXTENSIONS
+from melwave.audio.melfile import MEL_EXTENSIONS
+from melwave.batch import expand_inputs, plan_outputs, run_batch
+from melwave.errors import MelwaveError
+from melwave.models.registry import available_vocoders, load_vocoder
+from melwave.pipeline import DEFAULT_CHUNK_SECONDS, VocoderFor, analyze_file, mode_for, resynth_file, synthesize_file
+
+DEFAULT_MODEL = "hifigan-universal"
+
+
+def resolve_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise MelwaveError(f"--device {name}: CUDA is not available on this machine")
+    return name
+
+
+def _common(parser: argparse.ArgumentParser, *, model: bool = True) -> None:
+    parser.add_argument("-i", "--input", nargs="+", required=True, metavar="IN",
+                        help="files, folders (recursive), globs ('**' recursive; quote them) or .txt lists")
+    parser.add_argument("-o", "--output", nargs="+", required=True, metavar="OUT",
+                        help="one output per input, or one folder that mirrors the input tree")
+    if model:
+        parser.add_argument("-m", "--model", default=DEFAULT_MODEL,
+                            help=f"vocoder name ({', '.join(sorted(available_vocoders()))}) or model path (default {DEFAULT_MODEL})")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    parser.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
+    parser.add_argument("--skip-existing", action="store_true", help="leave outputs that exist (resume a batch)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _mel_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mel-preset", choices=sorted(PRESETS), help="mel settings by preset name")
+    parser.add_argument("--mel-config", type=Path, help="mel settings from a YAML file of MelConfig fields")
+
+
+def _chunk_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--chunk-seconds", type=float, default=DEFAULT_CHUNK_SECONDS,
+                        help=f"vocode long inputs in overlapping chunks of this length (default {DEFAULT_CHUNK_SECONDS}; 0 = whole file)")
+
+
+def _explicit_mel_config(args: argparse.Namespace) -> MelConfig | None:
+    if getattr(args, "mel_preset", None) and getattr(args, "mel_config", None):
+        raise MelwaveError("give --mel-preset or --mel-config, not both")
+    if getattr(args, "mel_preset", None):
+        return get_preset(args.mel_preset)
+    if getattr(args, "mel_config", None):
+        return MelConfig.load(args.mel_config)
+    return None
+
+
+def _finish(report, stream=sys.stderr) -> int:
+    print(f"melwave: {report.summary()}", file=stream)
+    return 0 if report.ok else 1
+
+
+def _pairs(args: argparse.Namespace, extensions: tuple[str, ...], default_suffix: str):
+    items, problems = expand_inputs(args.input, extensions)
+    for spec, reason in problems:
+        print(f"melwave: FAILED {spec}: {reason}", file=sys.stderr)
+    if not items:
+        raise MelwaveError("no input files to process")
+    outputs = plan_outputs(items, args.output, default_suffix)
+    return [(item.path, out) for item, out in zip(items, outputs)], problems
+
+
+def _run(args: argparse.Namespace, mode: str) -> int:
+    device = resolve_device(args.device)
+    if mode == "analyze":
+        suffix = ".npy" if getattr(args, "format", "pt") == "npy" else ".pt"
+        pairs, problems = _pairs(args, AUDIO_EXTENSIONS, suffix)
+    elif mode == "synthesize":
+        pairs, problems = _pairs(args, MEL_EXTENSIONS, ".wav")
+    elif mode == "resynth":
+        pairs, problems = _pairs(args, AUDIO_EXTENSIONS, ".wav")
+    else:
+        pairs, problems = _pairs(args, AUDIO_EXTENSIONS + MEL_EXTENSIONS, ".wav")
+    if mode == "run":
+        mode = mode_for([p for p, _ in pairs], [o for _, o in pairs])
+    chunk = args.chunk_seconds if getattr(args, "chunk_seconds", None) else None
+    if mode == "analyze":
+        cfg = _explicit_mel_config(args) or (load_vocoder(args.model).mel_config if getattr(args, "model", None) else PRESETS["hifigan-22k"])
+        job = functools.partial(analyze_file, cfg=cfg, device=device, overwrite=args.overwrite)
+    elif mode == "synthesize":
+        vocoder = load_vocoder(args.model, device=device, mel_config=_explicit_mel_config(args))
+        npy_config = _explicit_mel_config(args) or vocoder.mel_config
+        job = functools.partial(synthesize_file, vocoders=VocoderFor(vocoder), npy_config=npy_config,
+                                chunk_seconds=chunk, overwrite=args.overwrite)
+    else:
+        vocoder = load_vocoder(args.model, device=device, mel_config=_explicit_mel_config(args))
+        job = functools.partial(resynth_file, vocoder=vocoder, device=device, chunk_seconds=chunk, overwrite=args.overwrite)
+    report = run_batch(pairs, job, skip_existing=args.skip_existing, overwrite=args.overwrite, desc=mode,
+                       progress=False if args.no_progress else None)
+    report.failed.extend((Path(spec), reason) for spec, reason in problems)
+    return _finish(report)
+
+
+def _list_vocoders(args: argparse.Namespace) -> int:
+    for name, description in sorted(available_vocoders().items()):
+        print(f"{name:20s} {description}")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    analyze = commands.add_parser("analyze", help="audio -> mel files (.pt with config, or bare .npy)")
+    _common(analyze, model=False)
+    analyze.add_argument("-m", "--model", default=None, help="take the mel settings from this vocoder (default: hifigan-22k preset)")
+    _mel_options(analyze)
+    analyze.add_argument("--format", choices=("pt", "npy"), default="pt", help="file type when -o is a folder")
+    analyze.set_defaults(func=lambda a: _run(a, "analyze"))
+
+    synthesize = commands.add_parser("synthesize", help="mel files -> audio through a vocoder")
+    _common(synthesize)
+    _mel_options(synthesize)
+    _chunk_option(synthesize)
+    synthesize.set_defaults(func=lambda a: _run(a, "synthesize"))
+
+    resynth = commands.add_parser("resynth", help="audio -> mel -> audio through a vocoder")
+    _common(resynth)
+    _mel_options(resynth)
+    _chunk_option(resynth)
+    resynth.set_defaults(func=lambda a: _run(a, "resynth"))
+
+    run = commands.add_parser("run", help="GOMIN-style: the input/output extensions choose analyze, synthesize or resynth")
+    _common(run)
+    _mel_options(run)
+    _chunk_option(run)
+    run.set_defaults(func=lambda a: _run(a, "run"))
+
+    listing = commands.add_parser("vocoders", help="list the named vocoders")
+    listing.set_defaults(func=_list_vocoders)
