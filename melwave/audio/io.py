@@ -39,9 +39,13 @@ def _read(path: Path) -> tuple[np.ndarray, int]:
         first_error = err
     # libsndfile lacks some codecs (older builds: mp3/opus); audioread via librosa covers them.
     try:
+        import warnings
+
         import librosa
 
-        data, rate = librosa.load(str(path), sr=None, mono=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data, rate = librosa.load(str(path), sr=None, mono=False)
         data = np.atleast_2d(data).T.astype(np.float32)
         return data, int(rate)
     except Exception:  # noqa: BLE001 - any decoder failure means "not decodable audio"
