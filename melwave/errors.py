@@ -18,6 +18,11 @@ class AudioError(MelwaveError):
     """An audio file is missing, empty, corrupt or not audio."""
 
 
+class AudioTooShortError(AudioError, ValueError):
+    """A waveform is shorter than the mel configuration needs for one frame. Also a ValueError,
+    which is what the extractor raised before this type existed."""
+
+
 class MelFileError(MelwaveError):
     """A saved mel is unreadable, from an unsupported format version, or has bad values."""
 

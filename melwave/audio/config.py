@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -70,6 +71,24 @@ class MelConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise bad(name, "a positive integer")
+        # Store real-valued fields as float so that equal configs have equal fingerprints
+        # (MelConfig(power=2) == MelConfig(power=2.0), and their JSON must agree too).
+        for name, optional in (("fmin", False), ("fmax", True), ("power", False), ("log_clamp", False), ("top_db", True)):
+            value = getattr(self, name)
+            if value is None and optional:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise bad(name, "a number" + (" or null" if optional else ""))
+            object.__setattr__(self, name, float(value))
+        for name in ("fmin", "fmax", "log_clamp", "top_db"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise bad(name, "a finite number")
+        if not isinstance(self.normalized, bool):
+            raise bad("normalized", "true or false")
+        for name in ("padding", "pad_mode", "mel_scale", "mel_norm", "compression"):
+            if not isinstance(getattr(self, name), str):
+                raise bad(name, "a string")
         if self.win_length > self.n_fft:
             raise bad("win_length", f"<= n_fft ({self.n_fft})")
         if self.padding not in PADDINGS:
@@ -138,17 +157,12 @@ class MelConfig:
         if not isinstance(data, Mapping):
             raise ConfigError(f"{source}: expected a mapping of MelConfig fields, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        # Keys from YAML can be any hashable (ints, None); sort their reprs, not the keys.
+        unknown = sorted((str(key) for key in data if key not in known))
         if unknown:
             raise ConfigError(f"{source}: unknown MelConfig field(s) {unknown}; valid fields: {sorted(known)}")
         values = dict(data)
-        # YAML writes 2.0 as 2 and 80 as 80.0 in hand-written files; coerce the obvious cases.
-        for name in ("fmin", "power", "log_clamp"):
-            if name in values and isinstance(values[name], int) and not isinstance(values[name], bool):
-                values[name] = float(values[name])
-        for name in ("fmax", "top_db"):
-            if isinstance(values.get(name), int) and not isinstance(values[name], bool):
-                values[name] = float(values[name])
+        # Hand-written YAML gives 2 for 2.0: __post_init__ stores real-valued fields as float.
         try:
             return cls(**values)
         except ConfigError as err:

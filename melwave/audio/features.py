@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from melwave.audio.config import MelConfig
+from melwave.errors import AudioTooShortError
 
 _DB_AMIN = 1e-10
 
@@ -40,7 +41,7 @@ def mel_basis(cfg: MelConfig) -> Tensor:
 def pad_for_stft(wave: Tensor, cfg: MelConfig) -> tuple[Tensor, bool]:
     """Apply the config's explicit padding. Returns (padded wave, center flag for torch.stft).
 
-    wave: (B, T). Reflect padding needs T > pad; shorter inputs raise ValueError.
+    wave: (B, T) with T >= cfg.min_samples() (checked by `stft` through `check_length`).
     """
     if cfg.padding == "center":
         return wave, True
@@ -54,18 +55,26 @@ def pad_for_stft(wave: Tensor, cfg: MelConfig) -> tuple[Tensor, bool]:
     else:
         return wave, False
     mode = cfg.pad_mode if cfg.padding != "end" else "constant"
-    if mode == "reflect" and wave.shape[-1] <= max(left, right):
-        raise ValueError(f"audio of {wave.shape[-1]} samples is too short for reflect padding of {max(left, right)}")
     return F.pad(wave.unsqueeze(1), (left, right), mode=mode).squeeze(1), False
 
 
+def check_length(num_samples: int, cfg: MelConfig) -> None:
+    """Raise AudioTooShortError (a MelwaveError and a ValueError) if no frame fits."""
+    if num_samples < cfg.min_samples():
+        raise AudioTooShortError(
+            f"audio of {num_samples} samples is too short: this mel config "
+            f"(padding={cfg.padding}, pad_mode={cfg.pad_mode}, n_fft={cfg.n_fft}) needs at least {cfg.min_samples()}")
+
+
 def stft(wave: Tensor, cfg: MelConfig, window: Tensor | None = None) -> Tensor:
-    """Complex STFT (B, n_freqs, frames) of a (B, T) waveform, with the config's padding."""
+    """Complex STFT (B, n_freqs, frames) of a (B, T) waveform, with the config's padding.
+
+    Raises AudioTooShortError when T < cfg.min_samples().
+    """
     if window is None:
         window = torch.hann_window(cfg.win_length, device=wave.device, dtype=wave.dtype)
+    check_length(wave.shape[-1], cfg)
     padded, center = pad_for_stft(wave, cfg)
-    if center and cfg.pad_mode == "reflect" and padded.shape[-1] <= cfg.n_fft // 2:
-        raise ValueError(f"audio of {padded.shape[-1]} samples is too short for reflect padding of {cfg.n_fft // 2}")
     spec = torch.stft(
         padded,
         n_fft=cfg.n_fft,
@@ -89,8 +98,9 @@ def compress(mel: Tensor, cfg: MelConfig) -> Tensor:
     if cfg.compression == "log":
         return torch.log(torch.clamp(mel, min=cfg.log_clamp))
     if cfg.compression == "db":
-        scale = 10.0 if cfg.power == 2.0 else 20.0
-        db = scale * torch.log10(torch.clamp(mel, min=_DB_AMIN))
+        # librosa: power_to_db(amin=1e-10) for power, amplitude_to_db(amin=1e-5) for magnitude.
+        scale, amin = (10.0, _DB_AMIN) if cfg.power == 2.0 else (20.0, _DB_AMIN**0.5)
+        db = scale * torch.log10(torch.clamp(mel, min=amin))
         if cfg.top_db is not None:
             # Relative to each item's maximum, as librosa.power_to_db(top_db=...).
             peak = db.amax(dim=tuple(range(1, db.ndim)), keepdim=True) if db.ndim > 1 else db.max()

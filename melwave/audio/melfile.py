@@ -129,4 +129,9 @@ def load_mel(path: str | Path, config: MelConfig | None = None) -> MelFile:
         stored.require_same(config, what=f"{source}", expected_by="caller")
     mel = validate_mel(data.get("mel"), stored, source=source)
     duration = data.get("duration")
-    return MelFile(mel=mel, config=stored, source=data.get("source"), duration=float(duration) if duration is not None else None)
+    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, (int, float))):
+        raise MelFileError(f"{source}: 'duration' is {type(duration).__name__}, expected a number or None")
+    origin = data.get("source")
+    if origin is not None and not isinstance(origin, str):
+        raise MelFileError(f"{source}: 'source' is {type(origin).__name__}, expected a string or None")
+    return MelFile(mel=mel, config=stored, source=origin, duration=float(duration) if duration is not None else None)

@@ -72,6 +72,8 @@ class Vocoder(nn.Module):
             raise MelFileError(f"{source}: expected (n_mels, frames) or (B, n_mels, frames), got shape {tuple(mel.shape)}")
         if mel.shape[1] != self.mel_config.n_mels:
             raise MelFileError(f"{source}: has {mel.shape[1]} mel bins, vocoder '{self.name}' expects {self.mel_config.n_mels}")
+        if mel.shape[2] == 0:
+            raise MelFileError(f"{source}: has zero frames")
         if not torch.isfinite(mel).all():
             raise MelFileError(f"{source}: contains NaN or infinite values")
         return mel.float()

@@ -120,9 +120,18 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> torch
         mel_config = MelConfig.from_dict(header.get("mel_config"), source=f"{path}: mel_config")
         model = _FAMILIES[family].from_config(header.get("model_config") or {}, mel_config)
     except ConfigError as err:
-        raise CheckpointError(str(err)) from None
-    state = load_file(str(path), device="cpu")
-    missing, unexpected = model.load_state_dict(state, strict=False)
+        raise CheckpointError(f"{path}: {err}" if str(path) not in str(err) else str(err)) from None
+    except (TypeError, ValueError, AttributeError, KeyError) as err:
+        # A hand-edited or hostile header whose model_config has the wrong types.
+        raise CheckpointError(f"{path}: model_config does not describe a valid {family} model ({err})") from None
+    try:
+        state = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: tensors are unreadable ({err})") from None
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shape mismatches are errors even with strict=False
+        raise CheckpointError(f"{path}: weights do not match the {family} architecture ({' '.join(str(err).split()[:30])})") from None
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not match the {family} architecture "
                               f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})")

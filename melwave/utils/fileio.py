@@ -32,6 +32,10 @@ def atomic_path(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp creates 0600 files; give the output the permissions a plain open() would
+        # (or those of the file it replaces).
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
+        os.chmod(tmp, mode)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         if not overwrite and path.exists():
@@ -40,6 +44,13 @@ def atomic_path(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _umask() -> int:
+    # os.umask can only be read by setting it; restore it at once.
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
 
 
 def atomic_write_bytes(path: str | Path, data: bytes, *, overwrite: bool = False) -> Path:

@@ -9,8 +9,9 @@ from torch import Tensor
 
 from melwave.audio.config import PRESETS, MelConfig
 from melwave.audio.griffinlim import griffin_lim, mel_to_linear
+from melwave.errors import ConfigError
 from melwave.models.base import Vocoder
-from melwave.models.registry import register_named
+from melwave.models.registry import register_family, register_named
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,24 @@ class GriffinLimConfig:
     nnls_iterations: int = 30  # refinement of the pseudo-inverse mel -> linear magnitude
     seed: int = 0             # initial random phase, so output is reproducible
 
+    def __post_init__(self) -> None:
+        for name in ("iterations", "nnls_iterations", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"GriffinLimConfig.{name}={value!r}: expected a non-negative integer")
+        if isinstance(self.momentum, bool) or not isinstance(self.momentum, (int, float)) or not 0 <= self.momentum < 1:
+            raise ConfigError(f"GriffinLimConfig.momentum={self.momentum!r}: expected a number in [0, 1)")
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "GriffinLimConfig":
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(str(key) for key in data if key not in known)
+        if unknown:
+            raise ConfigError(f"GriffinLimConfig: unknown field(s) {unknown}; valid: {sorted(known)}")
+        return cls(**data)
+
+
+@register_family
 class GriffinLim(Vocoder):
     """mel (B, n_mels, frames) -> wave (B, frames * hop) by NNLS mel inversion + fast Griffin-Lim."""
 
@@ -32,7 +50,7 @@ class GriffinLim(Vocoder):
 
     @classmethod
     def from_config(cls, model_config: dict, mel_config: MelConfig) -> "GriffinLim":
-        return cls(mel_config, GriffinLimConfig(**model_config))
+        return cls(mel_config, GriffinLimConfig.from_dict(model_config))
 
     def forward(self, mel: Tensor) -> Tensor:
         magnitude = mel_to_linear(mel, self.mel_config, iterations=self.config.nnls_iterations)
