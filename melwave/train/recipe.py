@@ -103,6 +103,38 @@ class Recipe(abc.ABC):
             if any(p.requires_grad for p in module.parameters()):
                 self.modules[key] = wrap_module(module)
 
+    # --- helpers recipes share (optimiser basics come from the `train:` section) -----------
+    def make_optimizer(self, parameters: Iterable[nn.Parameter], learning_rate: float | None = None) -> torch.optim.Optimizer:
+        """AdamW with the run's learning rate, betas and weight decay."""
+        train = self.config.train
+        return torch.optim.AdamW(list(parameters), lr=learning_rate or train.learning_rate,
+                                 betas=tuple(train.betas), weight_decay=train.weight_decay)
+
+    def make_scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.ExponentialLR:
+        """Exponential decay by train.lr_decay, stepped every train.lr_decay_every steps by
+        `step_schedulers` (HiFi-GAN decays 0.999 per epoch)."""
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=self.config.train.lr_decay)
+
+    def step_schedulers(self, state: TrainState) -> None:
+        """Call once at the end of each train_step (state.step is the step being completed, 0-based)."""
+        if (state.step + 1) % self.config.train.lr_decay_every == 0:
+            for scheduler in self.schedulers.values():
+                scheduler.step()
+
+    def autocast(self) -> Any:
+        """Context for forward passes: bf16 autocast when train.precision is bf16."""
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
+                              enabled=self.config.train.precision == "bf16")
+
+    def clip_gradients(self, module: nn.Module) -> float:
+        """Clip to train.grad_clip (if set); returns the gradient norm before clipping."""
+        params = [p for p in module.parameters() if p.grad is not None]
+        if not params:
+            return 0.0
+        limit = self.config.train.grad_clip
+        norm = torch.nn.utils.clip_grad_norm_(params, limit if limit is not None else float("inf"))
+        return float(norm)
+
     # --- data -----------------------------------------------------------------------------
     @abc.abstractmethod
     def datasets(self, data_dir: Any) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset | None]:

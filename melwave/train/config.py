@@ -1,0 +1,329 @@
+"""Run configuration: frozen dataclasses are the schema, YAML is how a run is written down.
+
+A run config has five sections:
+    train:  the loop (steps, batch size, optimiser basics, checkpoint/validation cadence)
+    model:  the model family and its config, or a named preset of it (+ field overrides)
+    mel:    a MelConfig preset name, or MelConfig fields (optionally `preset:` + overrides)
+    data:   how training examples are cut from the data folder
+    recipe: which training recipe (`name:`) and its options, whose schema the recipe owns
+
+Unknown keys are errors naming the full key path (`train.batch_sise`); `--set a.b=value`
+overrides are parsed as YAML scalars and then typed by the same schema, so `train.steps=abc`
+fails with the path and the expected type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from melwave.audio.config import PRESETS, MelConfig
+from melwave.errors import ConfigError
+
+PRECISIONS = ("fp32", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+# --- the generic typed parser -------------------------------------------------------------
+def _coerce(value: Any, kind: Any, path: str) -> Any:
+    """Check/convert one YAML value against a dataclass field type; errors name `path`."""
+    origin = typing.get_origin(kind)
+    if kind is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(kind)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, path)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0] if errors else f"{path}: invalid value {value!r}")
+    if dataclasses.is_dataclass(kind):
+        return parse_dataclass(kind, value, path)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{path}: expected true/false, got {value!r}")
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{path}: expected an integer, got {value!r}")
+    if kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{path}: expected a number, got {value!r}")
+    if kind is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{path}: expected a string, got {value!r}")
+    if origin is tuple:
+        args = typing.get_args(kind)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise ConfigError(f"{path}: expected a list of {len(args)} values, got {value!r}")
+        return tuple(_coerce(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+    if origin in (dict, Mapping) or kind is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        return dict(value)
+    raise ConfigError(f"{path}: unsupported schema type {kind!r}")  # pragma: no cover - schema bug
+
+
+def parse_dataclass(cls: type, data: Any, path: str) -> Any:
+    """Build frozen dataclass `cls` from a mapping, rejecting unknown keys with their path."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: expected a mapping of {sorted(f.name for f in fields(cls))}, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls) if f.init}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{path}.{key}: unknown key; valid keys of {path}: {sorted(known)}")
+    values = {key: _coerce(value, hints[key], f"{path}.{key}") for key, value in data.items()}
+    missing = [f.name for f in fields(cls) if f.init and f.name not in values
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"{path}: missing required key(s) {missing}")
+    try:
+        return cls(**values)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def to_plain(obj: Any) -> Any:
+    """Dataclasses/tuples -> dicts/lists that yaml.safe_dump writes."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, Mapping):
+        return {str(k): to_plain(v) for k, v in obj.items()}
+    return obj
+
+
+# --- the sections -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 1000                  # optimizer steps to train for (total, counting resumed ones)
+    batch_size: int = 16               # examples per step per process
+    seed: int = 0                      # seeds python/numpy/torch (plus the rank) and the data order
+    device: str = "auto"               # auto (cuda if available) | cpu | cuda
+    precision: str = "fp32"            # fp32 | bf16 (autocast for forward passes)
+    learning_rate: float = 2e-4        # recipes' main learning rate
+    betas: tuple[float, float] = (0.8, 0.99)  # Adam(W) betas
+    weight_decay: float = 0.0          # AdamW weight decay
+    lr_decay: float = 1.0              # exponential LR decay factor applied every lr_decay_every steps
+    lr_decay_every: int = 1            # steps between LR decays
+    grad_clip: float | None = None     # clip gradient norm to this (None: no clipping)
+    log_every: int = 50                # steps between progress log lines
+    checkpoint_every: int = 1000       # steps between checkpoints (also written at the end)
+    keep_checkpoints: int = 3          # how many recent checkpoints to keep
+    validate_every: int = 1000         # steps between validations (0: never)
+    num_workers: int = 0               # DataLoader worker processes
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "log_every", "checkpoint_every", "keep_checkpoints", "lr_decay_every"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name}={getattr(self, name)!r}: expected a positive integer")
+        if self.validate_every < 0 or self.num_workers < 0:
+            raise ConfigError("validate_every and num_workers must be >= 0")
+        if self.device not in DEVICES:
+            raise ConfigError(f"device={self.device!r}: expected one of {DEVICES}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision={self.precision!r}: expected one of {PRECISIONS}")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning_rate={self.learning_rate!r}: expected > 0")
+        if not 0 < self.lr_decay <= 1:
+            raise ConfigError(f"lr_decay={self.lr_decay!r}: expected 0 < lr_decay <= 1")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ConfigError(f"grad_clip={self.grad_clip!r}: expected > 0 or null")
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    family: str                                        # registered model family (melwave.models.registry)
+    preset: str | None = None                          # named config of the family (e.g. hifigan v3)
+    config: dict[str, Any] = field(default_factory=dict)  # family config fields (override the preset's)
+
+    def resolved_config(self) -> dict[str, Any]:
+        """The preset's fields updated with `config`: the full model config that gets built."""
+        base = to_plain(family_presets(self.family)[self.preset]) if self.preset else {}
+        if self.preset is not None and not isinstance(base, dict):  # pragma: no cover - preset table bug
+            raise ConfigError(f"model.preset={self.preset!r}: not a config")
+        return {**base, **self.config}
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    segment_samples: int = 8192        # samples per training example (random crop; shorter files are zero-padded)
+    validation_clips: int = 4          # files held out for validation (never trained on)
+    validation_seconds: float = 2.0    # held-out clips are cut to at most this long
+    split_seed: int = 0                # seeds the train/validation split (deterministic by path)
+
+    def __post_init__(self) -> None:
+        if self.segment_samples <= 0 or self.validation_clips < 0 or not self.validation_seconds > 0:
+            raise ConfigError("segment_samples > 0, validation_clips >= 0 and validation_seconds > 0 expected")
+
+
+@dataclass(frozen=True)
+class RecipeSection:
+    name: str                                           # the training recipe: gan | diffusion | ...
+    options: Any = None                                 # the recipe's own frozen Options dataclass
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    train: TrainConfig
+    model: ModelSection
+    mel: MelConfig
+    data: DataConfig
+    recipe: RecipeSection
+
+    def to_dict(self) -> dict[str, Any]:
+        """Fully resolved, plain form (model preset expanded, mel fields spelled out)."""
+        return {
+            "train": to_plain(self.train),
+            "model": {"family": self.model.family, "preset": None, "config": self.model.resolved_config()},
+            "mel": self.mel.to_dict(),
+            "data": to_plain(self.data),
+            "recipe": {"name": self.recipe.name, **to_plain(self.recipe.options)},
+        }
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+# --- model presets ------------------------------------------------------------------------
+def family_presets(family: str) -> dict[str, Any]:
+    """Named configs of a model family: the `CONFIGS` or `<FAMILY>_CONFIGS` dict of its module."""
+    from melwave.models.registry import _FAMILIES, families
+
+    if family not in families():
+        raise ConfigError(f"model.family={family!r}: unknown; known families: {families()}")
+    module = importlib.import_module(_FAMILIES[family].__module__)
+    for attr in ("CONFIGS", f"{family.upper().replace('-', '_')}_CONFIGS"):
+        table = getattr(module, attr, None)
+        if isinstance(table, dict):
+            return table
+    return {}
+
+
+def _parse_model(data: Any) -> ModelSection:
+    section = parse_dataclass(ModelSection, data, "model")
+    presets = family_presets(section.family)
+    if section.preset is not None and section.preset not in presets:
+        raise ConfigError(f"model.preset={section.preset!r}: unknown preset of {section.family}; known: {sorted(presets)}")
+    return section
+
+
+def _parse_mel(data: Any) -> MelConfig:
+    if isinstance(data, str):
+        data = {"preset": data}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"mel: expected a preset name or a mapping of MelConfig fields, got {data!r}")
+    data = dict(data)
+    preset = data.pop("preset", None)
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"mel.preset={preset!r}: unknown; available: {sorted(PRESETS)}")
+        data = {**PRESETS[preset].to_dict(), **data}
+    return MelConfig.from_dict(data, source="mel")
+
+
+def _parse_recipe(data: Any) -> RecipeSection:
+    from melwave.train.recipe import get_recipe
+
+    if not isinstance(data, Mapping) or "name" not in data:
+        raise ConfigError(f"recipe: expected a mapping with `name:` (the training recipe), got {data!r}")
+    options = dict(data)
+    name = options.pop("name")
+    recipe = get_recipe(str(name))
+    return RecipeSection(name=str(name), options=parse_dataclass(recipe.Options, options, "recipe"))
+
+
+SECTIONS = ("train", "model", "mel", "data", "recipe")
+
+
+def parse_run_config(data: Any, *, source: str = "config") -> RunConfig:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: expected a mapping with sections {list(SECTIONS)}")
+    for key in data:
+        if key not in SECTIONS:
+            raise ConfigError(f"{source}: {key}: unknown section; valid sections: {list(SECTIONS)}")
+    for key in ("model", "mel", "recipe"):
+        if key not in data:
+            raise ConfigError(f"{source}: missing section '{key}'")
+    try:
+        return RunConfig(
+            train=parse_dataclass(TrainConfig, data.get("train"), "train"),
+            model=_parse_model(data["model"]),
+            mel=_parse_mel(data["mel"]),
+            data=parse_dataclass(DataConfig, data.get("data"), "data"),
+            recipe=_parse_recipe(data["recipe"]),
+        )
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
+# --- YAML files and --set overrides -------------------------------------------------------
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config ({err.strerror or err})") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with sections {list(SECTIONS)}")
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `a.b.c=value` overrides (value parsed as a YAML scalar/list) to a nested dict copy."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE, e.g. train.batch_size=8")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--set {item!r}: value is not valid YAML ({err})") from None
+        parts = key.split(".")
+        node = data
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif isinstance(child, str) and ".".join(parts[: depth + 1]) == "mel":
+                child = node[part] = {"preset": child}  # `mel: hifigan-22k` then --set mel.fmax=...
+            elif not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {'.'.join(parts[:depth + 1])} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def load_run_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:
+    return parse_run_config(apply_overrides(read_yaml(path), list(overrides)), source=str(path))
