@@ -62,8 +62,8 @@ def _explicit_mel_config(args: argparse.Namespace) -> MelConfig | None:
     return None
 
 
-def _finish(report, stream=sys.stderr) -> int:
-    print(f"melwave: {report.summary()}", file=stream)
+def _finish(report) -> int:
+    print(f"melwave: {report.summary()}", file=sys.stderr)
     return 0 if report.ok else 1
 
 
