@@ -35,6 +35,10 @@ class UnsafeFileError(CheckpointError):
     """A file would need code execution (full unpickling) to load."""
 
 
+class UnsafeMelFileError(MelFileError, UnsafeFileError):
+    """A mel file that would need code execution to load (a MelFileError and an UnsafeFileError)."""
+
+
 class OutputExistsError(MelwaveError):
     """Refusing to overwrite an existing output without --overwrite."""
 

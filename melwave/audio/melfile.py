@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from melwave.audio.config import MelConfig
-from melwave.errors import ConfigError, MelFileError
-from melwave.utils.fileio import atomic_write_bytes
+from melwave.errors import ConfigError, MelFileError, UnsafeFileError, UnsafeMelFileError
+from melwave.utils.fileio import atomic_write_bytes, torch_load_weights_only
 
 FORMAT_NAME = "melwave-mel"
 FORMAT_VERSION = 1
@@ -112,12 +112,9 @@ def load_mel(path: str | Path, config: MelConfig | None = None) -> MelFile:
     if path.suffix != ".pt":
         raise MelFileError(f"{source}: unsupported mel extension {path.suffix!r}; use one of {MEL_EXTENSIONS}")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many types for bad/unsafe pickles
-        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        if "weights_only" in str(err) or "Unsupported global" in str(err):
-            raise MelFileError(f"{source}: refusing to load; the file needs code execution to unpickle ({text})") from None
-        raise MelFileError(f"{source}: not a readable melwave .pt mel file ({text})") from None
+        data = torch_load_weights_only(path, MelFileError)
+    except UnsafeFileError as err:
+        raise UnsafeMelFileError(str(err)) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
         raise MelFileError(f"{source}: not a melwave mel file (expected a dict with format={FORMAT_NAME!r})")
     data = _migrate(data, source)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
+import warnings
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
-from melwave.errors import OutputExistsError
+from melwave.errors import MelwaveError, OutputExistsError, UnsafeFileError
 
 
 def check_writable(path: str | Path, *, overwrite: bool) -> Path:
@@ -64,3 +66,31 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None], *, overwrite:
     with atomic_path(path, overwrite=overwrite) as tmp:
         writer(tmp)
     return Path(path)
+
+
+def torch_load_weights_only(path: str | Path, error: type[MelwaveError]) -> Any:
+    """`torch.load(path, weights_only=True)` on CPU, with torch's many failure types turned into
+    one line: UnsafeFileError when the pickle would import a callable (code execution),
+    `error` for anything else unreadable. Loading never runs code from the file."""
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            # "Detected pickle protocol 4": irrelevant to users, the load is still weights-only.
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for bad/unsafe pickles
+        text = str(err)
+        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        if unsafe:
+            raise UnsafeFileError(f"{path}: refusing to load: unpickling it would call {unsafe.group(1)} "
+                                  f"(code execution); only weights-only files are read") from None
+        operand = re.search(r"Unsupported operand \d+", text)
+        if operand:
+            reason = f"not a weights-only torch file ({operand.group(0)}; a plain pickle or garbage)"
+        elif "zip archive" in text or "central directory" in text:
+            reason = "corrupt or truncated torch zip archive"
+        else:
+            lines = [line.strip() for line in text.splitlines() if line.strip()]
+            reason = lines[0][:200] if lines else type(err).__name__
+        raise error(f"{path}: unreadable ({reason})") from None

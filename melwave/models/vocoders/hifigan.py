@@ -22,6 +22,7 @@ from melwave.audio.config import PRESETS, MelConfig
 from melwave.errors import CheckpointError, ConfigError
 from melwave.models.base import Vocoder
 from melwave.models.registry import register_family, register_named
+from melwave.utils.fileio import torch_load_weights_only
 
 LRELU_SLOPE = 0.1
 
@@ -206,11 +207,7 @@ def load_hifigan_checkpoint(path: str | Path, *, device: str | torch.device = "c
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many types for bad/unsafe pickles
-        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: refusing or unable to load as a weights-only checkpoint ({text})") from None
+    checkpoint = torch_load_weights_only(path, CheckpointError)
     state = checkpoint.get("generator", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: expected a state dict or {{'generator': state_dict}} of tensors")
