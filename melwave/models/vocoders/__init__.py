@@ -1,3 +1,4 @@
 """Vocoder architectures. Importing this package registers every family and named vocoder."""
 
 from melwave.models.vocoders import griffinlim, hifigan  # noqa: F401
+from melwave.models.vocoders import melgan  # noqa: F401

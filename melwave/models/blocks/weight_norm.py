@@ -1,0 +1,47 @@
+"""Weight norm as a training-time reparametrisation, folded away for inference.
+
+w = g · v / ‖v‖ trains better for GAN vocoders (MelGAN, HiFi-GAN, BigVGAN); at inference the
+fold gives plain weights that compute the same function faster, and saved models hold them.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+from torch.nn.utils import parametrizations, parametrize
+
+_LAYERS = (nn.Conv1d, nn.ConvTranspose1d, nn.Conv2d)
+
+
+def _layers(module: nn.Module, skip: tuple[nn.Module, ...] = ()) -> list[nn.Module]:
+    skipped = {id(m) for s in skip for m in s.modules()}
+    return [m for m in module.modules() if isinstance(m, _LAYERS) and id(m) not in skipped]
+
+
+def apply_weight_norm(module: nn.Module, *, skip: tuple[nn.Module, ...] = ()) -> nn.Module:
+    """Reparametrise every conv of `module` (except those inside `skip`) with weight norm."""
+    for layer in _layers(module, skip):
+        if not parametrize.is_parametrized(layer, "weight"):
+            parametrizations.weight_norm(layer)
+    return module
+
+
+def remove_weight_norm(module: nn.Module) -> nn.Module:
+    """Fold weight norm into plain weights; outputs are unchanged (up to float rounding)."""
+    for layer in _layers(module):
+        if parametrize.is_parametrized(layer, "weight"):
+            parametrize.remove_parametrizations(layer, "weight", leave_parametrized=True)
+    return module
+
+
+def has_weight_norm(module: nn.Module) -> bool:
+    return any(parametrize.is_parametrized(layer, "weight") for layer in _layers(module))
+
+
+class WeightNormMixin:
+    """`apply_weight_norm()` for training, `remove_weight_norm()` before inference or saving."""
+
+    def apply_weight_norm(self):
+        return apply_weight_norm(self)
+
+    def remove_weight_norm(self):
+        return remove_weight_norm(self)

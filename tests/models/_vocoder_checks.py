@@ -1,0 +1,62 @@
+"""Checks every vocoder family's tests run on a tiny instance (imported by test_<family>.py)."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from melwave.models.registry import load_model, load_vocoder, save_model
+
+
+def param_count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def build_on_meta(factory):
+    """Instantiate a full-size model without allocating or initialising its weights."""
+    with torch.device("meta"):
+        return factory()
+
+
+def check_shapes(vocoder, frame_counts, batch: int = 2) -> None:
+    vocoder.eval()
+    n_mels, hop = vocoder.mel_config.n_mels, vocoder.hop_length
+    for frames in frame_counts:
+        with torch.no_grad():
+            wave = vocoder(torch.randn(batch, n_mels, frames))
+        assert wave.shape == (batch, frames * hop), (frames, wave.shape)
+        assert torch.isfinite(wave).all()
+
+
+def check_save_load(vocoder, tmp_path, frames: int = 9) -> None:
+    """Saved file alone rebuilds the model: same family, config, mel config and outputs."""
+    vocoder.eval()
+    mel = torch.randn(1, vocoder.mel_config.n_mels, frames)
+    path = save_model(vocoder, tmp_path / f"{vocoder.family}.safetensors")
+    for loaded in (load_model(path), load_vocoder(path)):
+        assert type(loaded) is type(vocoder)
+        assert loaded.config == vocoder.config and loaded.mel_config == vocoder.mel_config
+        with torch.no_grad():
+            assert torch.equal(loaded(mel), vocoder(mel))
+
+
+def check_weight_norm_fold(vocoder, frames: int = 7, atol: float = 1e-5) -> None:
+    """Training form (weight norm) and folded inference form compute the same function, and
+    the training form really is reparametrised (it has g/v parameters)."""
+    model = copy.deepcopy(vocoder).eval()
+    model.apply_weight_norm()
+    names = [n for n, _ in model.named_parameters()]
+    assert any("parametrizations.weight.original0" in n for n in names)
+    # Perturb g so that a fold which ignored g (or v) would change the output.
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("original0"):
+                p.mul_(1.5)
+    mel = torch.randn(2, model.mel_config.n_mels, frames)
+    with torch.no_grad():
+        before = model(mel)
+        model.remove_weight_norm()
+        after = model(mel)
+    assert not any("parametrizations" in n for n, _ in model.named_parameters())
+    torch.testing.assert_close(after, before, atol=atol, rtol=1e-4)

@@ -1,0 +1,59 @@
+import pytest
+import torch
+
+from melwave.audio.config import PRESETS
+from melwave.errors import CheckpointError, ConfigError
+from melwave.models.registry import families
+from melwave.models.vocoders.melgan import MELGAN_CONFIGS, MelGAN, MelGANConfig
+
+from _vocoder_checks import build_on_meta, check_save_load, check_shapes, check_weight_norm_fold, param_count
+
+
+@pytest.fixture
+def tiny():
+    torch.manual_seed(0)
+    return MelGAN(MELGAN_CONFIGS["debug"], PRESETS["melgan-22k"])
+
+
+def test_full_size_parameter_count():
+    # Kumar et al.: 4.3M generator parameters (80 mels, 512 channels).
+    count = param_count(build_on_meta(lambda: MelGAN(MELGAN_CONFIGS["melgan"])))
+    assert 4.2e6 < count < 4.4e6, count
+
+
+def test_shapes_over_random_lengths(tiny):
+    lengths = torch.randint(1, 40, (4,), generator=torch.Generator().manual_seed(3)).tolist()
+    check_shapes(tiny, [1, 2] + lengths)
+    with torch.no_grad():
+        assert tiny(torch.randn(1, 80, 5)).abs().max() <= 1.0  # tanh output
+
+
+def test_save_load_round_trip(tiny, tmp_path):
+    assert "melgan" in families()
+    check_save_load(tiny, tmp_path)
+
+
+def test_weight_norm_fold_keeps_outputs(tiny):
+    check_weight_norm_fold(tiny)
+
+
+def test_config_rejects_unknown_keys_and_wrong_hop():
+    with pytest.raises(ConfigError, match="bogus"):
+        MelGAN.from_config({"bogus": 1}, PRESETS["melgan-22k"])
+    with pytest.raises(ConfigError, match="hop_length"):
+        MelGAN(MelGANConfig(upsample_rates=(8, 8, 2)), PRESETS["melgan-22k"])
+    assert MelGAN.from_config({"upsample_rates": [8, 8, 2, 2], "initial_channels": 32}, PRESETS["melgan-22k"]).config.upsample_rates == (8, 8, 2, 2)
+
+
+def test_output_depends_on_local_mel_only(tiny):
+    # A convolutional vocoder: changing the mel far away must not change early samples
+    # beyond receptive_frames; this is what chunked synthesis relies on.
+    tiny.eval()
+    mel = torch.randn(1, 80, 40)
+    changed = mel.clone()
+    changed[..., 30:] += 3.0
+    with torch.no_grad():
+        a, b = tiny(mel), tiny(changed)
+    edge = (30 - tiny.receptive_frames) * tiny.hop_length
+    assert torch.allclose(a[..., :edge], b[..., :edge], atol=1e-6)
+    assert not torch.allclose(a, b)
