@@ -115,11 +115,12 @@ class Recipe(abc.ABC):
         `step_schedulers` (HiFi-GAN decays 0.999 per epoch)."""
         return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=self.config.train.lr_decay)
 
-    def step_schedulers(self, state: TrainState) -> None:
-        """Call once at the end of each train_step (state.step is the step being completed, 0-based)."""
+    def step_schedulers(self, state: TrainState, names: Iterable[str] | None = None) -> None:
+        """Call once at the end of each train_step (state.step is the step being completed,
+        0-based); `names` limits it to the schedulers of optimizers that stepped."""
         if (state.step + 1) % self.config.train.lr_decay_every == 0:
-            for scheduler in self.schedulers.values():
-                scheduler.step()
+            for name in (self.schedulers if names is None else names):
+                self.schedulers[name].step()
 
     def autocast(self) -> Any:
         """Context for forward passes: bf16 autocast when train.precision is bf16."""

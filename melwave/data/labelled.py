@@ -1,0 +1,353 @@
+"""Labelled audio for conditional mel generation: (mel crop, one index per condition).
+
+Labels come from one of two places:
+
+- a CSV (`labels.csv` in the folder, or a path given): header `path,cond1,cond2,...`, one row per
+  file, paths relative to the CSV's folder. Value order = order of first appearance.
+- the folder levels between the root and each file: `force=1/angle=0/x.wav` names its conditions
+  itself; plain levels (`sm/0/x.wav`) need `levels=("angle", "force")` to name them.
+  Values are sorted naturally ("2" before "10").
+
+Every condition has its own vocabulary of named values (`Vocabulary`), which models store so that
+users ask for `instrument=flute`, never for index 3.
+
+Each file becomes a fixed-size crop of its mel (`frames` frames): the start of the file (notes,
+one-shots) or a random position each time it is drawn (long recordings); files shorter than the
+crop are padded with silence. Files that cannot be decoded are reported and skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from melwave.audio.config import MelConfig
+from melwave.audio.features import MelExtractor, compress
+from melwave.audio.io import AUDIO_EXTENSIONS, load_audio
+from melwave.errors import AudioError, ConfigError, MelwaveError
+
+log = logging.getLogger(__name__)
+
+CROPS = ("start", "random")
+LABEL_SOURCES = ("auto", "csv", "folders")
+
+
+class DatasetError(MelwaveError):
+    """A labelled dataset is missing, empty or inconsistently labelled."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One conditioning variable and its named values; index i means values[i]."""
+
+    name: str
+    values: tuple[str, ...]
+
+    def index(self, value: str) -> int:
+        try:
+            return self.values.index(value)
+        except ValueError:
+            raise ConfigError(f"condition {self.name}: unknown value {value!r}; valid: {', '.join(self.values)}") from None
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The conditions of a dataset or model, in a fixed order."""
+
+    conditions: tuple[Condition, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.conditions)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(len(c.values) for c in self.conditions)
+
+    def __getitem__(self, name: str) -> Condition:
+        for condition in self.conditions:
+            if condition.name == name:
+                return condition
+        raise ConfigError(f"unknown condition {name!r}; this model's conditions: {self.describe()}")
+
+    def describe(self) -> str:
+        return "; ".join(f"{c.name} = {'|'.join(c.values)}" for c in self.conditions)
+
+    def to_list(self) -> list[dict]:
+        return [{"name": c.name, "values": list(c.values)} for c in self.conditions]
+
+    @classmethod
+    def from_list(cls, data: Sequence[dict], *, source: str = "conditions") -> "Vocabulary":
+        try:
+            conditions = tuple(Condition(str(d["name"]), tuple(str(v) for v in d["values"])) for d in data)
+        except (KeyError, TypeError):
+            raise ConfigError(f"{source}: expected a list of {{name, values}} mappings") from None
+        for c in conditions:
+            if not c.values or len(set(c.values)) != len(c.values):
+                raise ConfigError(f"{source}: condition {c.name!r} needs distinct, non-empty values")
+        if len({c.name for c in conditions}) != len(conditions):
+            raise ConfigError(f"{source}: condition names repeat: {[c.name for c in conditions]}")
+        return cls(conditions)
+
+    def encode(self, labels: dict[str, str], *, source: str = "labels") -> list[int]:
+        """{name: value} -> one index per condition (all conditions required)."""
+        missing = [n for n in self.names if n not in labels]
+        extra = [n for n in labels if n not in self.names]
+        if missing or extra:
+            raise ConfigError(f"{source}: conditions {sorted(labels)} do not match {list(self.names)}")
+        return [self[n].index(labels[n]) for n in self.names]
+
+
+def _natural_key(text: str) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+@dataclass(frozen=True)
+class LabelledItem:
+    path: Path
+    labels: dict[str, str]
+
+
+def read_labels_csv(csv_path: Path) -> tuple[list[LabelledItem], Vocabulary]:
+    """Parse `path,cond1,...`; errors name the file and line."""
+    try:
+        text = csv_path.read_text()
+    except OSError as err:
+        raise DatasetError(f"{csv_path}: cannot read ({err.strerror or err})") from None
+    rows = list(csv.reader(text.splitlines()))
+    if not rows or not rows[0]:
+        raise DatasetError(f"{csv_path}: empty; expected a header 'path,cond1,cond2,...'")
+    header = [h.strip() for h in rows[0]]
+    if header[0] != "path" or len(header) < 2:
+        raise DatasetError(f"{csv_path}: header {header} must start with 'path' followed by at least one condition name")
+    names = header[1:]
+    if len(set(names)) != len(names) or any(not n for n in names):
+        raise DatasetError(f"{csv_path}: condition names in the header must be distinct and non-empty: {names}")
+    items: list[LabelledItem] = []
+    order: dict[str, dict[str, None]] = {n: {} for n in names}
+    for line, row in enumerate(rows[1:], start=2):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise DatasetError(f"{csv_path}:{line}: {len(row)} fields, the header has {len(header)}")
+        values = [cell.strip() for cell in row]
+        if any(not v for v in values):
+            raise DatasetError(f"{csv_path}:{line}: empty field in {row}")
+        labels = dict(zip(names, values[1:]))
+        for name, value in labels.items():
+            order[name][value] = None
+        items.append(LabelledItem(csv_path.parent / values[0], labels))
+    if not items:
+        raise DatasetError(f"{csv_path}: no rows below the header")
+    vocabulary = Vocabulary(tuple(Condition(n, tuple(order[n])) for n in names))
+    return items, vocabulary
+
+
+def _audio_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file() and not p.name.startswith("."))
+
+
+def read_labels_folders(root: Path, levels: Sequence[str] | None = None) -> tuple[list[LabelledItem], Vocabulary]:
+    """Labels from the folder levels between `root` and each audio file."""
+    files = _audio_files(root)
+    if not files:
+        raise DatasetError(f"{root}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) found")
+    items: list[LabelledItem] = []
+    names: tuple[str, ...] | None = tuple(levels) if levels else None
+    for path in files:
+        parts = path.relative_to(root).parts[:-1]
+        if levels:
+            if len(parts) != len(levels):
+                raise DatasetError(f"{path}: {len(parts)} folder level(s) {list(parts)}, expected {len(levels)} "
+                                   f"named {list(levels)}")
+            labels = dict(zip(levels, parts))
+        else:
+            if not parts or not all("=" in p for p in parts):
+                raise DatasetError(f"{path}: folder levels {list(parts)} are not all 'name=value'; name the levels "
+                                   "(--levels angle,force) or give a labels CSV")
+            labels = dict(p.split("=", 1) for p in parts)
+            if len(labels) != len(parts):
+                raise DatasetError(f"{path}: a condition name repeats in {list(parts)}")
+            if names is None:
+                names = tuple(labels)
+            elif set(labels) != set(names):
+                raise DatasetError(f"{path}: conditions {sorted(labels)} differ from the other files' {sorted(names)}")
+        if any(not v for v in labels.values()):
+            raise DatasetError(f"{path}: empty condition value in {list(parts)}")
+        items.append(LabelledItem(path, labels))
+    assert names is not None
+    vocabulary = Vocabulary(tuple(
+        Condition(n, tuple(sorted({item.labels[n] for item in items}, key=_natural_key))) for n in names))
+    return items, vocabulary
+
+
+def scan_labelled(root: str | Path, *, source: str = "auto", csv_path: str | Path | None = None,
+                  levels: Sequence[str] | None = None) -> tuple[list[LabelledItem], Vocabulary]:
+    """Find the labelled files under `root`. source: auto (CSV if `labels.csv` exists), csv, folders."""
+    root = Path(root)
+    if source not in LABEL_SOURCES:
+        raise ConfigError(f"labels source {source!r}: expected one of {LABEL_SOURCES}")
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a directory")
+    csv_file = Path(csv_path) if csv_path else root / "labels.csv"
+    if source == "csv" or (source == "auto" and (csv_path or csv_file.exists()) and not levels):
+        if not csv_file.exists():
+            raise DatasetError(f"{csv_file}: no such labels CSV")
+        return read_labels_csv(csv_file)
+    return read_labels_folders(root, levels)
+
+
+@dataclass(frozen=True)
+class LabelledDataConfig:
+    """Where labels come from and how crops are cut (`recipe.data:` in generator configs).
+
+    crop:    "start" (notes, one-shots: the onset matters) or "random" (long recordings).
+    labels:  "auto" (labels.csv if present, else name=value folders), "csv", or "folders".
+    levels:  names for plain folder levels, outermost first (e.g. [angle, force]).
+    csv:     a labels CSV elsewhere than DIR/labels.csv.
+    """
+
+    crop: str = "start"
+    labels: str = "auto"
+    levels: tuple[str, ...] | None = None
+    csv: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.crop not in CROPS:
+            raise ConfigError(f"data.crop={self.crop!r}: expected one of {CROPS}")
+        if self.labels not in LABEL_SOURCES:
+            raise ConfigError(f"data.labels={self.labels!r}: expected one of {LABEL_SOURCES}")
+
+    def scan(self, root: str | Path) -> tuple[list[LabelledItem], Vocabulary]:
+        return scan_labelled(root, source=self.labels, csv_path=self.csv, levels=self.levels)
+
+
+def load_labelled_mels(items: Sequence[LabelledItem], vocabulary: Vocabulary, mel_config: MelConfig,
+                       *, min_frames: int = 1) -> tuple[list[Tensor], Tensor, list[Path]]:
+    """Decode every file and compute its whole mel once.
+
+    Returns (mels: list of (n_mels, frames_i), labels: (N, n_conditions) long, kept paths).
+    Undecodable or too-short files are logged and skipped; none left is an error.
+    """
+    extractor = MelExtractor(mel_config)
+    mels: list[Tensor] = []
+    labels: list[list[int]] = []
+    kept: list[Path] = []
+    skipped: list[str] = []
+    for item in items:
+        try:
+            audio = load_audio(item.path, mel_config.sample_rate)
+            if len(audio.wave) < mel_config.min_samples():
+                raise AudioError(f"{item.path}: {len(audio.wave)} samples, shorter than one mel frame")
+            with torch.no_grad():
+                mel = extractor(torch.from_numpy(audio.wave))
+        except AudioError as err:
+            skipped.append(str(err))
+            log.warning("skipping %s", err)
+            continue
+        mels.append(mel)
+        labels.append(vocabulary.encode(item.labels, source=str(item.path)))
+        kept.append(item.path)
+    if skipped:
+        log.warning("skipped %d of %d files that could not be used (first: %s)", len(skipped), len(items), skipped[0])
+    if not mels:
+        raise DatasetError(f"none of the {len(items)} labelled files could be used" + (f" (first error: {skipped[0]})" if skipped else ""))
+    return mels, torch.tensor(labels, dtype=torch.long), kept
+
+
+def silence_value(mel_config: MelConfig) -> float:
+    """The stored mel value of silence under `mel_config` (log: ln(log_clamp))."""
+    return float(compress(torch.zeros(1, 1), mel_config).flatten()[0])
+
+
+def fixed_crop(mel: Tensor, frames: int, start: int, fill: float) -> Tensor:
+    """(n_mels, T) -> (n_mels, frames) from `start`, padded with `fill` past the end."""
+    piece = mel[:, start : start + frames]
+    if piece.shape[1] < frames:
+        piece = torch.nn.functional.pad(piece, (0, frames - piece.shape[1]), value=fill)
+    return piece
+
+
+class LabelledMels(torch.utils.data.Dataset):
+    """Items: (mel crop (n_mels, frames) in mel_config units, labels (n_conditions,) long).
+
+    `crop="random"` draws a new position every time an item is read; "start" always gives the
+    file's first frames. The dataset is `keyed`: the training loop's resumable sampler hands it
+    (index, crop_seed) so random crops repeat exactly after a resume.
+    """
+
+    keyed = True
+
+    def __init__(self, mels: list[Tensor], labels: Tensor, vocabulary: Vocabulary, mel_config: MelConfig,
+                 *, frames: int, crop: str = "start"):
+        if crop not in CROPS:
+            raise ConfigError(f"crop={crop!r}: expected one of {CROPS}")
+        self.mels = mels
+        self.labels = labels
+        self.vocabulary = vocabulary
+        self.mel_config = mel_config
+        self.frames = frames
+        self.crop = crop
+        self.fill = silence_value(mel_config)
+
+    @classmethod
+    def from_folder(cls, root: str | Path, mel_config: MelConfig, *, frames: int,
+                    data: LabelledDataConfig = LabelledDataConfig(), vocabulary: Vocabulary | None = None) -> "LabelledMels":
+        items, found = data.scan(root)
+        if vocabulary is not None:
+            # A model's stored vocabulary rules (resume, evaluation): labels outside it are errors.
+            for item in items:
+                vocabulary.encode(item.labels, source=str(item.path))
+            found = vocabulary
+        mels, labels, _ = load_labelled_mels(items, found, mel_config)
+        return cls(mels, labels, found, mel_config, frames=frames, crop=data.crop)
+
+    def __len__(self) -> int:
+        return len(self.mels)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[Tensor, Tensor]:
+        index, seed = key if isinstance(key, tuple) else (key, None)
+        mel = self.mels[index]
+        start = 0
+        if self.crop == "random" and mel.shape[1] > self.frames:
+            high = mel.shape[1] - self.frames + 1
+            start = int(np.random.default_rng(seed).integers(high)) if seed is not None else int(torch.randint(0, high, ()).item())
+        return fixed_crop(mel, self.frames, start, self.fill), self.labels[index]
+
+    def subset(self, indices: Sequence[int]) -> "LabelledMels":
+        return LabelledMels([self.mels[i] for i in indices], self.labels[list(indices)], self.vocabulary,
+                            self.mel_config, frames=self.frames, crop=self.crop)
+
+    def split(self, count: int, seed: int = 0) -> tuple["LabelledMels", "LabelledMels | None"]:
+        """(train, validation) with `count` files held out (None when count is 0)."""
+        if count <= 0 or len(self) < 2:
+            return self, None
+        count = min(count, len(self) - 1)
+        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed)).tolist()
+        return self.subset(sorted(order[count:])), self.subset(sorted(order[:count]))
+
+    def statistics(self) -> tuple[Tensor, Tensor, int]:
+        """Per-mel-bin mean and std (n_mels,) over every frame of every crop ("start") or file,
+        and the number of frames they summarise."""
+        if self.crop == "start":
+            stacked = torch.stack([self[i][0] for i in range(len(self))])  # (N, n_mels, frames)
+            frames = stacked.permute(1, 0, 2).reshape(self.mel_config.n_mels, -1)
+        else:
+            frames = torch.cat(self.mels, dim=1)
+        mean = frames.mean(dim=1)
+        # A floor on std: a bin that is silent everywhere would otherwise divide by ~0.
+        std = frames.std(dim=1).clamp(min=1e-2)
+        return mean, std, frames.shape[1]
+
+    def counts(self) -> dict[str, list[int]]:
+        """Examples per value of each condition (for reports)."""
+        return {c.name: torch.bincount(self.labels[:, i], minlength=len(c.values)).tolist()
+                for i, c in enumerate(self.vocabulary.conditions)}

@@ -1,0 +1,134 @@
+"""What the vocoder recipes (GAN, diffusion) share: building the generator from the run config,
+the audio datasets, fine-tuning from a pretrained vocoder, export, and validation measures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from melwave.audio.config import MelConfig
+from melwave.errors import ConfigError
+from melwave.losses.spectral import MelL1Loss, MultiResolutionSTFTLoss
+
+
+def build_vocoder(config: Any) -> nn.Module:
+    """The run's model: family from the registry, built from the resolved model config + mel."""
+    from melwave.models.registry import _FAMILIES, families
+
+    family = config.model.family
+    if family not in families():
+        raise ConfigError(f"model.family={family!r}: unknown; known families: {families()}")
+    try:
+        return _FAMILIES[family].from_config(config.model.resolved_config(), config.mel)
+    except ConfigError as err:
+        raise ConfigError(f"model.config: {err}") from None
+
+
+def set_weight_norm(model: nn.Module, enabled: bool) -> nn.Module:
+    """Weight norm on (training) or folded (inference), for families that support it."""
+    method = "apply_weight_norm" if enabled else "remove_weight_norm"
+    if hasattr(model, method):
+        getattr(model, method)()
+    return model
+
+
+def vocoder_datasets(config: Any, data_dir: str | Path):
+    """(AudioSegments, ValidationClips | None) from a folder, at the model's sample rate."""
+    from melwave.data.audio_segments import AudioSegments, ValidationClips, find_audio_files, split_files
+
+    if data_dir is None:
+        raise ConfigError("vocoder training needs --data DIR (a folder of audio files)")
+    mel: MelConfig = config.mel
+    data = config.data
+    if data.segment_samples % mel.hop_length:
+        raise ConfigError(f"data.segment_samples={data.segment_samples}: must be a multiple of mel.hop_length ({mel.hop_length})")
+    root = Path(data_dir)
+    files = find_audio_files(root)
+    train_files, val_files = split_files(files, root, data.validation_clips, data.split_seed)
+    train_set = AudioSegments(train_files, mel.sample_rate, data.segment_samples)
+    if not val_files and data.validation_clips:
+        # One file only: validate on it (reported), rather than not at all.
+        val_files = train_files[:1]
+    val_set = ValidationClips(val_files, mel.sample_rate, data.validation_seconds, mel.hop_length, mel.min_samples()) if val_files else None
+    if val_set is not None and len(val_set) == 0:
+        val_set = None
+    return train_set, val_set
+
+
+def exported_copy(model: nn.Module) -> nn.Module:
+    """A CPU copy with weight norm folded, in eval mode: what `save_model` writes."""
+    # Rebuilt from its config rather than deep-copied: deepcopy of weight-norm parametrized
+    # modules corrupts the original's parametrizations in current torch.
+    clone = type(model).from_config(model.config_dict(), model.mel_config)
+    uses_weight_norm = any("parametrizations" in name for name, _ in model.named_parameters())
+    set_weight_norm(clone, uses_weight_norm)
+    clone.load_state_dict({k: v.detach().to("cpu") for k, v in model.state_dict().items()})
+    return set_weight_norm(clone, False).eval()
+
+
+def load_pretrained_into(model: nn.Module, source: str, mel_config: MelConfig) -> None:
+    """Copy a pretrained vocoder's weights (`hifigan-universal`, a path, a run folder) into the
+    run's model in place, so optimizers built on its parameters stay valid.
+
+    Pretrained files hold folded weights; when the run's model trains with weight norm, the
+    pretrained copy gets weight norm applied first, so g = ‖w‖ and v = w reproduce it exactly.
+    """
+    from melwave.models.registry import load_vocoder
+
+    pretrained = load_vocoder(source, mel_config=mel_config)
+    if pretrained.family != model.family:
+        raise ConfigError(f"--init {source}: is a {pretrained.family} vocoder, the run trains {model.family}")
+    pretrained.mel_config.require_same(mel_config, what=f"--init {source}", expected_by="run's mel config")
+    if getattr(pretrained, "config", None) != getattr(model, "config", None):
+        raise ConfigError(f"--init {source}: its model config {pretrained.config} differs from the run's {model.config}")
+    uses_weight_norm = any("parametrizations" in name for name, _ in model.named_parameters())
+    set_weight_norm(pretrained, uses_weight_norm)
+    missing, unexpected = model.load_state_dict(pretrained.state_dict(), strict=False)
+    if missing or unexpected:
+        raise ConfigError(f"--init {source}: weights do not fit (missing {missing[:3]}, unexpected {unexpected[:3]})")
+
+
+class VocoderValidation:
+    """Mel-L1 (the model's own MelConfig) and MR-STFT distance of resynthesised held-out clips,
+    plus audio and mel images of the first few."""
+
+    def __init__(self, mel_config: MelConfig, device: torch.device, samples: int = 2):
+        self.mel_config = mel_config
+        self.mel_l1 = MelL1Loss(mel_config).to(device)
+        self.mrstft = MultiResolutionSTFTLoss().to(device)
+        self.samples = samples
+
+    def __call__(self, synthesize, batches: Iterable[Tensor]):
+        from melwave.train.recipe import Validation
+
+        result = Validation()
+        mel_l1, mrstft, count = 0.0, 0.0, 0
+        for i, wave in enumerate(batches):
+            mel = self.mel_l1.extractor(wave)
+            fake = synthesize(mel)[..., : wave.shape[-1]].float()
+            mel_l1 += float(self.mel_l1(fake, wave))
+            mrstft += float(self.mrstft(fake, wave))
+            count += 1
+            if i < self.samples:
+                result.audio[f"sample_{i}/generated"] = (fake[0].cpu(), self.mel_config.sample_rate)
+                result.audio[f"sample_{i}/real"] = (wave[0].cpu(), self.mel_config.sample_rate)
+                fake_mel = self.mel_l1.extractor(fake)[0][:, : mel.shape[-1]]
+                result.images[f"sample_{i}/mel_real_top_generated_bottom"] = np.concatenate(
+                    [mel_image(mel[0]), mel_image(fake_mel)], axis=0)
+        if count:
+            result.scalars = {"mel_l1": mel_l1 / count, "mrstft": mrstft / count}
+        return result
+
+
+def mel_image(mel: Tensor) -> np.ndarray:
+    """(rows, frames) mel values -> (rows, frames, 3) uint8, low frequencies at the bottom."""
+    import matplotlib
+
+    values = mel.detach().float().cpu().numpy()[::-1]
+    low, high = np.percentile(values, 1), np.percentile(values, 99.5)
+    scaled = np.clip((values - low) / max(high - low, 1e-6), 0, 1)
+    return (matplotlib.colormaps["magma"](scaled)[..., :3] * 255).astype(np.uint8)

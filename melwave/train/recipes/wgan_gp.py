@@ -1,0 +1,209 @@
+"""WGAN-GP recipe for the conditional mel generator (`recipe.name: wgan-gp`, model family cwgan).
+
+One train_step = `n_critic` critic updates, then one generator update. The loop's batch holds
+train.batch_size = n_critic × (critic batch) real examples; each critic update takes its own
+slice, so every real example comes from the loop's resumable sampler. Per critic update:
+
+    L_D = E[D(fake)] − E[D(real)] + λ · E[(‖∇D(x̂)‖ − 1)²]       (summed over strip critics)
+
+with real, fake and interpolated examples scored in ONE critic call (a single forward/backward
+pair under DistributedDataParallel). The generator update minimises −E[D(G(z, y))] with the
+labels of the last real slice (so conditions follow the data's distribution).
+
+The data are labelled mel crops (`recipe.data`), normalised per mel bin with statistics
+computed once from the training set and stored in the generator (they survive resume and ship
+with the exported model). The condition vocabulary lives in `model.config.conditions`;
+`prepare_config` fills it from the data's labels before the first run.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from melwave.data.labelled import LabelledDataConfig, LabelledMels, Vocabulary
+from melwave.errors import ConfigError
+from melwave.losses.gradient_penalty import interpolate, penalty_from_scores
+from melwave.models.generators.critic import Critic, CriticConfig
+from melwave.models.generators.cwgan import CWGANGenerator
+from melwave.train.recipe import Recipe, Validation, register_recipe, unwrap
+from melwave.train.state import TrainState
+
+
+@dataclass(frozen=True)
+class WGANGPOptions:
+    n_critic: int = 5                                   # critic updates per generator update
+    gp_weight: float = 10.0                             # λ of the gradient penalty
+    critic_learning_rate: float | None = None           # None: train.learning_rate
+    critic: CriticConfig = field(default_factory=CriticConfig)  # critic architecture
+    data: LabelledDataConfig = field(default_factory=LabelledDataConfig)  # labels and crops
+    grid_seed: int = 1234                               # fixed noise of the TensorBoard grids
+
+    def __post_init__(self) -> None:
+        if self.n_critic < 1:
+            raise ConfigError(f"n_critic={self.n_critic}: expected >= 1")
+        if self.gp_weight < 0:
+            raise ConfigError(f"gp_weight={self.gp_weight}: expected >= 0")
+
+
+def prepare_config(config: Any, data_dir: str | Path) -> Any:
+    """The run config with `model.config.conditions` filled from the data's labels (if unset).
+
+    Conditions are part of the model's architecture (one embedding per condition), so they are
+    fixed before the modules are built and stored in RUN/config.yaml for --resume.
+    """
+    if config.model.resolved_config().get("conditions"):
+        return config
+    options: WGANGPOptions = config.recipe.options
+    _, vocabulary = options.data.scan(data_dir)
+    model = dataclasses.replace(config.model, config={**config.model.config, "conditions": vocabulary.to_list()})
+    return dataclasses.replace(config, model=model)
+
+
+def mel_image(mel: Tensor) -> np.ndarray:
+    """(n_mels, frames) -> (n_mels, frames, 3) uint8, low frequencies at the bottom."""
+    import matplotlib
+
+    values = mel.detach().float().cpu().numpy()[::-1]
+    low, high = np.percentile(values, 1), np.percentile(values, 99.5)
+    scaled = np.clip((values - low) / max(high - low, 1e-6), 0, 1)
+    return (matplotlib.colormaps["magma"](scaled)[..., :3] * 255).astype(np.uint8)
+
+
+def image_row(mels: list[Tensor], gap: int = 2) -> np.ndarray:
+    """Side by side with white gaps: one image per value of a condition."""
+    images = [mel_image(m) for m in mels]
+    spacer = np.full((images[0].shape[0], gap, 3), 255, np.uint8)
+    parts: list[np.ndarray] = []
+    for image in images:
+        parts += [image, spacer]
+    return np.concatenate(parts[:-1], axis=1)
+
+
+@register_recipe
+class WGANGPRecipe(Recipe):
+    name = "wgan-gp"
+    Options = WGANGPOptions
+
+    def build(self) -> None:
+        options: WGANGPOptions = self.config.recipe.options
+        if self.config.model.family != CWGANGenerator.family:
+            raise ConfigError(f"model.family={self.config.model.family!r}: the wgan-gp recipe trains 'cwgan' generators")
+        if self.config.train.batch_size % options.n_critic:
+            raise ConfigError(f"train.batch_size={self.config.train.batch_size} must be a multiple of recipe.n_critic="
+                              f"{options.n_critic} (each critic update takes batch_size / n_critic real examples)")
+        model_config = self.config.model.resolved_config()
+        if not model_config.get("conditions"):
+            raise ConfigError("model.config.conditions is empty; `melwave train generator` fills it from the data's "
+                              "labels (or call melwave.train.recipes.wgan_gp.prepare_config)")
+        generator = CWGANGenerator.from_config(model_config, self.config.mel).to(self.device)
+        critic = Critic.for_generator(options.critic, generator).to(self.device)
+        self.modules = {"generator": generator, "critic": critic}
+        self.optimizers = {
+            "generator": self.make_optimizer(generator.parameters()),
+            "critic": self.make_optimizer(critic.parameters(), options.critic_learning_rate),
+        }
+        self.schedulers = {k: self.make_scheduler(o) for k, o in self.optimizers.items()}
+
+    @property
+    def generator(self) -> CWGANGenerator:
+        return unwrap(self.modules["generator"])
+
+    def datasets(self, data_dir: Any) -> tuple[LabelledMels, LabelledMels | None]:
+        if data_dir is None:
+            raise ConfigError("the wgan-gp recipe needs --data DIR (a labelled folder of audio)")
+        options: WGANGPOptions = self.config.recipe.options
+        generator = self.generator
+        full = LabelledMels.from_folder(data_dir, self.config.mel, frames=generator.frames, data=options.data,
+                                        vocabulary=generator.vocabulary)
+        train_set, val_set = full.split(self.config.data.validation_clips, seed=self.config.data.split_seed)
+        if int(generator.stats_frames) == 0:
+            # Once per run: a resumed run keeps the statistics its checkpoint holds.
+            mean, std, frames = train_set.statistics()
+            generator.set_statistics(mean.to(self.device), std.to(self.device), frames)
+        return train_set, val_set
+
+    def train_step(self, batch: tuple[Tensor, Tensor], state: TrainState) -> dict[str, float]:
+        options: WGANGPOptions = self.config.recipe.options
+        generator, critic = self.modules["generator"], self.modules["critic"]
+        plain_critic: Critic = unwrap(critic)
+        z_dim = self.generator.config.z_dim
+        mels, labels = batch
+        reals = self.generator.normalize(mels).chunk(options.n_critic)
+        label_chunks = labels.chunk(options.n_critic)
+        totals = {"critic_loss": 0.0, "wasserstein": 0.0, "gradient_penalty": 0.0, "gradient_norm": 0.0}
+        for real, label in zip(reals, label_chunks):
+            with torch.no_grad():
+                fake = generator(torch.randn(real.shape[0], z_dim, device=self.device), label)
+            real_strips, fake_strips = plain_critic.strips_of(real), plain_critic.strips_of(fake)
+            mixed = interpolate(real_strips, fake_strips)
+            count = real.shape[0]
+            scores = critic(torch.cat([real_strips, fake_strips, mixed]), label.repeat(3, 1))
+            score_real, score_fake, score_mixed = scores.split(count)
+            penalty, norms = penalty_from_scores(score_mixed, mixed, weight=options.gp_weight)
+            wasserstein = score_real.mean(0).sum() - score_fake.mean(0).sum()
+            loss = penalty - wasserstein
+            self.optimizers["critic"].zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizers["critic"].step()
+            totals["critic_loss"] += loss.item()
+            totals["wasserstein"] += wasserstein.item()
+            totals["gradient_penalty"] += penalty.item()
+            totals["gradient_norm"] += norms.mean().item()
+        metrics = {k: v / options.n_critic for k, v in totals.items()}
+
+        # The unwrapped critic: its gradients here are discarded, so they needn't be all-reduced.
+        label = label_chunks[-1]
+        fake = generator(torch.randn(label.shape[0], z_dim, device=self.device), label)
+        generator_loss = -plain_critic.score_mels(fake, label).mean(0).sum()
+        self.optimizers["generator"].zero_grad(set_to_none=True)
+        generator_loss.backward()
+        self.optimizers["generator"].step()
+        self.step_schedulers(state)
+        metrics["generator_loss"] = generator_loss.item()
+        return metrics
+
+    @torch.no_grad()
+    def validate(self, batches: Iterable[tuple[Tensor, Tensor]], state: TrainState) -> Validation:
+        options: WGANGPOptions = self.config.recipe.options
+        generator, critic = self.generator, unwrap(self.modules["critic"])
+        pairs = list(batches)
+        reals = torch.cat([mel for mel, _ in pairs]).to(self.device)
+        labels = torch.cat([label for _, label in pairs]).to(self.device)
+        noise = torch.Generator().manual_seed(options.grid_seed)
+        z = torch.randn(labels.shape[0], generator.config.z_dim, generator=noise).to(self.device)
+        fakes = generator.generate(labels, z)
+        real_norm, fake_norm = generator.normalize(reals), generator.normalize(fakes)
+        result = Validation()
+        result.scalars = {
+            "wasserstein": float(critic.score_mels(real_norm, labels).mean(0).sum() - critic.score_mels(fake_norm, labels).mean(0).sum()),
+            # Mean spectral envelope of generated vs real crops (normalised units): a cheap check
+            # that the generator is not drifting in level or timbre.
+            "envelope_l1": float((real_norm.mean(dim=(0, 2)) - fake_norm.mean(dim=(0, 2))).abs().mean()),
+        }
+        result.images = self.condition_grids(labels[0], noise_seed=options.grid_seed)
+        result.images["real_examples"] = image_row([m for m in reals[:6]])
+        return result
+
+    def condition_grids(self, base: Tensor, *, noise_seed: int) -> dict[str, np.ndarray]:
+        """For each condition, one image: a generated mel per value, other conditions as `base`."""
+        generator = self.generator
+        vocabulary: Vocabulary = generator.vocabulary
+        z = torch.randn(1, generator.config.z_dim, generator=torch.Generator().manual_seed(noise_seed)).to(self.device)
+        images = {}
+        for k, condition in enumerate(vocabulary.conditions):
+            labels = base.repeat(len(condition.values), 1)
+            labels[:, k] = torch.arange(len(condition.values), device=labels.device)
+            mels = generator.generate(labels, z.expand(len(condition.values), -1))
+            images[f"by_{condition.name}/{'_'.join(condition.values)}"] = image_row(list(mels))
+        return images
+
+    def export_model(self) -> CWGANGenerator:
+        return copy.deepcopy(self.generator).cpu().eval()
