@@ -1,0 +1,93 @@
+"""Vocos (Siuzdak 2023): a ConvNeXt backbone at the mel frame rate predicting the STFT, turned
+into audio by an inverse STFT.
+
+mel (B, n_mels, F) -> conv k7 -> LayerNorm -> ConvNeXt blocks × layers -> LayerNorm
+-> ISTFTHead (log-magnitude, phase per frame) -> ISTFT aligned with the mel's frames
+-> wave (B, F·hop).
+
+Nothing runs at the sample rate except one inverse FFT per frame, which is why it is the fast
+CPU vocoder of the family. The STFT size and hop are the mel config's (n_fft, hop_length,
+win_length), so every frame of the mel predicts exactly one STFT frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor, nn
+
+from melwave.audio.config import PRESETS, MelConfig
+from melwave.errors import ConfigError
+from melwave.models.base import Vocoder
+from melwave.models.blocks.configs import config_from_dict
+from melwave.models.blocks.convnext import ConvNeXtBlock
+from melwave.models.blocks.istft_head import ISTFTHead
+from melwave.models.registry import register_family
+
+
+@dataclass(frozen=True)
+class VocosConfig:
+    dim: int = 512
+    intermediate_dim: int = 1536
+    layers: int = 8
+    kernel: int = 7  # depthwise conv of each ConvNeXt block, in frames
+
+    def __post_init__(self) -> None:
+        for name in ("dim", "intermediate_dim", "layers", "kernel"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"VocosConfig.{name}={getattr(self, name)!r}: expected a positive integer")
+        if self.kernel % 2 == 0:
+            raise ConfigError(f"VocosConfig.kernel={self.kernel}: expected odd (symmetric context)")
+
+
+VOCOS_CONFIGS = {
+    "vocos": VocosConfig(),
+    "debug": VocosConfig(dim=32, intermediate_dim=64, layers=2),
+}
+
+
+@register_family
+class Vocos(Vocoder):
+    """mel (B, n_mels, F) -> wave (B, F·hop)."""
+
+    family = "vocos"
+
+    def __init__(self, config: VocosConfig = VOCOS_CONFIGS["vocos"], mel_config: MelConfig = PRESETS["hifigan-22k"]):
+        super().__init__(mel_config)
+        self.config = config
+        self.embed = nn.Conv1d(mel_config.n_mels, config.dim, config.kernel, padding=config.kernel // 2)
+        self.norm = nn.LayerNorm(config.dim, eps=1e-6)
+        self.blocks = nn.ModuleList(
+            ConvNeXtBlock(config.dim, config.intermediate_dim, kernel=config.kernel, layer_scale_init=1 / config.layers)
+            for _ in range(config.layers))
+        self.final_norm = nn.LayerNorm(config.dim, eps=1e-6)
+        self.head = ISTFTHead(config.dim, mel_config)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(module: nn.Module) -> None:
+        if isinstance(module, (nn.Conv1d, nn.Linear)):
+            nn.init.trunc_normal_(module.weight, std=0.02)
+            nn.init.zeros_(module.bias)
+
+    @classmethod
+    def from_config(cls, model_config: dict[str, Any], mel_config: MelConfig) -> "Vocos":
+        return cls(config_from_dict(VocosConfig, model_config), mel_config)
+
+    def features(self, mel: Tensor) -> Tensor:
+        """(B, n_mels, F) -> backbone output (B, dim, F)."""
+        x = self.norm(self.embed(mel).transpose(1, 2)).transpose(1, 2)
+        for block in self.blocks:
+            x = block(x)
+        return self.final_norm(x.transpose(1, 2)).transpose(1, 2)
+
+    def forward(self, mel: Tensor) -> Tensor:
+        return self.head(self.features(mel))
+
+    @property
+    def receptive_frames(self) -> int:
+        # Embedding and every block reach kernel//2 frames; the inverse STFT overlaps
+        # ceil(n_fft / hop) frames.
+        radius = (self.config.kernel // 2) * (1 + self.config.layers)
+        return radius + -(-self.mel_config.n_fft // self.mel_config.hop_length)
