@@ -1,0 +1,13 @@
+"""Published generator sizes of the HiFi-GAN variants (Kong et al. 2020, Table 1)."""
+
+import pytest
+
+from melwave.models.vocoders.hifigan import HIFIGAN_CONFIGS, HiFiGAN
+
+from _vocoder_checks import build_on_meta, param_count
+
+
+@pytest.mark.parametrize("variant, low, high", [("v1", 13.8e6, 14.0e6), ("v2", 0.9e6, 0.95e6), ("v3", 1.4e6, 1.5e6)])
+def test_hifigan_parameter_counts(variant, low, high):
+    count = param_count(build_on_meta(lambda: HiFiGAN(HIFIGAN_CONFIGS[variant])))
+    assert low < count < high, count
