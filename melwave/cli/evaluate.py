@@ -1,0 +1,135 @@
+"""`melwave evaluate vocoder | generator`: one command answers "how good is it?".
+
+vocoder:   resynthesize every clip of --data with every -m model, print the model × metric table,
+           write summary.csv, clips.csv, results.json and the HTML report into --out.
+generator: FID (mel images, Inception-v3), FID on raw mels, KID, FAD[embedding] and FAD∞, NDB,
+           and with --classifier the per-condition accuracy and IS-like score; same outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from melwave.audio.config import PRESETS, get_preset
+from melwave.errors import MelwaveError, OutputExistsError
+
+
+def _prepare_out(path: Path, overwrite: bool) -> Path:
+    if path.exists() and any(path.iterdir()) and not overwrite:
+        raise OutputExistsError(f"{path}: output folder is not empty (pass --overwrite to replace the report in it)")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _device(name: str) -> str:
+    from melwave.cli.synthesis import resolve_device
+
+    return resolve_device(name)
+
+
+def run_vocoder(args: argparse.Namespace) -> int:
+    from melwave.metrics.report import HtmlReport
+    from melwave.metrics.vocoder_eval import evaluate_vocoders, find_audio, write_tables
+
+    clips = find_audio(args.data, limit=args.limit)
+    out = _prepare_out(args.out, args.overwrite)
+    report = None if args.no_report else HtmlReport(out, f"Vocoder evaluation: {', '.join(args.model)}", overwrite=True)
+    data_root = Path(args.data) if Path(args.data).is_dir() else None
+    evaluation = evaluate_vocoders(args.model, clips, device=_device(args.device), max_seconds=args.max_seconds or None,
+                                   report=report, progress=False if args.no_progress else None, data_root=data_root)
+    print(evaluation.format_table())
+    written = write_tables(evaluation, out)
+    if report is not None:
+        written.append(report.write())
+    for failure in evaluation.failures:
+        print(f"melwave: skipped {failure}", file=sys.stderr)
+    print(f"melwave: wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
+    return 0
+
+
+def run_generator(args: argparse.Namespace) -> int:
+    from melwave.metrics.embeddings import EmbeddingCache, get_embedding
+    from melwave.metrics.fid import STYLE_DEFAULT, STYLE_SOURCE
+    from melwave.metrics.generator_eval import evaluate_generator
+    from melwave.metrics.report import HtmlReport
+    from melwave.metrics.vocoder_eval import write_json
+
+    device = _device(args.device)
+    out = _prepare_out(args.out, args.overwrite)
+    embedding = None if args.embedding == "none" else get_embedding(args.embedding, device=device)
+    cache = None if args.no_cache else EmbeddingCache(args.cache)
+    classifier = None
+    if args.classifier is not None:
+        from melwave.metrics.classifier_adapter import load_classifier_spec
+
+        classifier = load_classifier_spec(args.classifier, device=device)
+    report = None if args.no_report else HtmlReport(out, f"Generator evaluation: {args.fake}", overwrite=True)
+    evaluation = evaluate_generator(args.real, args.fake, mel_config=get_preset(args.mel_preset) if args.mel_preset else None,
+                                    frames=args.frames, style=STYLE_SOURCE if args.image_style == "source" else STYLE_DEFAULT,
+                                    embedding=embedding, cache=cache, classifier=classifier, report=report,
+                                    progress=False if args.no_progress else None, device=device)
+    print(evaluation.format_table())
+    for condition in evaluation.conditions:
+        per_value = ", ".join(f"{v} {a:.2f}" for v, a in condition.per_value.items())
+        print(f"accuracy[{condition.condition}] per requested value: {per_value}")
+    written = [write_json(out / "results.json", evaluation.to_json())]
+    import csv
+    import io
+
+    from melwave.utils.fileio import atomic_write_bytes
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["metric", "value", "note"])
+    writer.writerows(evaluation.rows())
+    written.append(atomic_write_bytes(out / "summary.csv", buffer.getvalue().encode(), overwrite=True))
+    if report is not None:
+        written.append(report.write())
+    if evaluation.skipped:
+        print(f"melwave: skipped {len(evaluation.skipped)} item(s); first: {evaluation.skipped[0]}", file=sys.stderr)
+    if cache is not None:
+        print(f"melwave: embedding cache {cache.root}: {cache.hits} hits, {cache.misses} computed", file=sys.stderr)
+    print(f"melwave: wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    from melwave.metrics.embeddings import EMBEDDINGS_HELP
+
+    evaluate = commands.add_parser("evaluate", help="score vocoders or generators; write tables and an HTML report")
+    which = evaluate.add_subparsers(dest="evaluate_command", metavar="WHAT")
+    which.required = True
+
+    def common(parser: argparse.ArgumentParser, default_out: str) -> None:
+        parser.add_argument("--out", type=Path, default=Path(default_out), help=f"report folder (default {default_out})")
+        parser.add_argument("--overwrite", action="store_true", help="replace a report already in --out")
+        parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+        parser.add_argument("--no-report", action="store_true", help="tables only, no HTML report")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    vocoder = which.add_parser("vocoder", help="resynthesize reference clips with each model and score the outputs")
+    vocoder.add_argument("-m", "--model", action="append", required=True, metavar="MODEL",
+                         help="vocoder name (hifigan-universal, griffinlim, ...) or model file/run folder; repeat to compare")
+    vocoder.add_argument("--data", required=True, help="folder of reference clips (searched recursively; any audio format) or one file")
+    vocoder.add_argument("--limit", type=int, help="use at most N clips (sorted by path)")
+    vocoder.add_argument("--max-seconds", type=float, default=10.0, help="score only the first S seconds of each clip (default 10; 0 = all)")
+    common(vocoder, "evaluation-vocoder")
+    vocoder.set_defaults(func=run_vocoder)
+
+    generator = which.add_parser("generator", help="FID/KID/FAD/NDB and condition accuracy of generated against real sounds")
+    generator.add_argument("--real", required=True, type=Path, help="folder of real audio and/or mel files")
+    generator.add_argument("--fake", required=True, type=Path, help="folder of generated audio and/or mel files (labels from "
+                           "labels.csv or name=value folders)")
+    generator.add_argument("--classifier", type=Path, help="condition classifier trained by `melwave train classifier`")
+    generator.add_argument("--embedding", default="aisfx", help=f"FAD embedding: {EMBEDDINGS_HELP}, or none")
+    generator.add_argument("--cache", type=Path, help="embedding cache folder (default ~/.cache/melwave/embeddings)")
+    generator.add_argument("--no-cache", action="store_true", help="do not read or write cached embeddings")
+    generator.add_argument("--mel-preset", choices=sorted(PRESETS), help="evaluation mel config when the generated folder has "
+                           "no mel files (default cwgan-22k-log)")
+    generator.add_argument("--frames", type=int, help="crop/pad mels to this many frames (default: median generated length)")
+    generator.add_argument("--image-style", choices=("default", "source"), default="default",
+                           help="mel image rendering: default (jet, -60..60 dB) or source (jet, linear power 0..5, as the CWGAN paper)")
+    common(generator, "evaluation-generator")
+    generator.set_defaults(func=run_generator)

@@ -1,0 +1,345 @@
+"""`melwave evaluate generator`: compare a folder of generated sounds/mels with a folder of real ones.
+
+A folder may hold audio files, mel files (.pt/.npy with their MelConfig) or both side by side
+(`melwave generate` writes x.pt + x.wav): the mel is used for the image/raw-mel metrics (it is
+the generator's own output, before any vocoder) and the audio for FAD. Audio without a mel is
+analysed with the evaluation MelConfig: the generated mels' config, or `mel_config` if none.
+
+Mels are cropped (from the start: notes are onset-aligned) or padded with silence to a common
+length, `frames` (default: the median length of the generated mels).
+
+Condition labels of generated items come from a `labels.csv` in the folder (path,cond1,...;
+paths with or without suffix) or `name=value` folder levels, as melwave's labelled datasets.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from melwave.audio.config import PRESETS, MelConfig
+from melwave.audio.features import compress
+from melwave.audio.io import AUDIO_EXTENSIONS, load_audio
+from melwave.audio.melfile import MEL_EXTENSIONS, load_mel
+from melwave.errors import MelwaveError
+from melwave.metrics.embeddings.base import AudioEmbedding, EmbeddingCache
+from melwave.metrics.fad import FADResult, embed_files, fad_from_sets
+from melwave.metrics.fid import STYLE_DEFAULT, ImageStyle, inception_features, raw_mel_features, render_mel_image
+from melwave.metrics.frechet import MetricError, frechet_distance_features, kernel_inception_distance
+from melwave.metrics.generator import ConditionScore, NDBResult, condition_scores, number_of_different_bins
+from melwave.metrics.report import Entry, HtmlReport, Table
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MEL_CONFIG = PRESETS["cwgan-22k-log"]
+
+
+@dataclass
+class SetItem:
+    """One sound of a set: its audio and/or mel file, and its condition labels (may be empty)."""
+
+    key: Path
+    audio: Path | None = None
+    mel_file: Path | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def _labels_from_csv(root: Path) -> dict[Path, dict[str, str]]:
+    csv_path = root / "labels.csv"
+    if not csv_path.is_file():
+        return {}
+    with open(csv_path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    if not rows or not rows[0] or rows[0][0].strip() != "path":
+        raise MelwaveError(f"{csv_path}: expected a header 'path,cond1,cond2,...'")
+    names = [h.strip() for h in rows[0][1:]]
+    out = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(names) + 1:
+            raise MelwaveError(f"{csv_path}:{line}: {len(row)} fields, the header has {len(names) + 1}")
+        path = (root / row[0].strip())
+        out[path.with_suffix("") if path.suffix.lower() in AUDIO_EXTENSIONS + MEL_EXTENSIONS else path] = dict(
+            zip(names, (c.strip() for c in row[1:])))
+    return out
+
+
+def scan_set(root: str | Path) -> list[SetItem]:
+    """Group the audio and mel files under `root` by path without suffix; attach labels."""
+    root = Path(root)
+    if not root.is_dir():
+        raise MelwaveError(f"{root}: not a folder")
+    items: dict[Path, SetItem] = {}
+    for path in sorted(root.rglob("*")):
+        suffix = path.suffix.lower()
+        if not path.is_file() or path.name.startswith(".") or suffix not in AUDIO_EXTENSIONS + MEL_EXTENSIONS:
+            continue
+        item = items.setdefault(path.with_suffix(""), SetItem(path.with_suffix("")))
+        if suffix in MEL_EXTENSIONS:
+            item.mel_file = item.mel_file or path
+        else:
+            item.audio = item.audio or path
+    if not items:
+        raise MelwaveError(f"{root}: no audio ({', '.join(AUDIO_EXTENSIONS)}) or mel ({', '.join(MEL_EXTENSIONS)}) files found")
+    from_csv = _labels_from_csv(root)
+    for key, item in items.items():
+        if key in from_csv:
+            item.labels = from_csv[key]
+            continue
+        parts = key.relative_to(root).parts[:-1]
+        item.labels = dict(p.split("=", 1) for p in parts if "=" in p)
+    return list(items.values())
+
+
+def evaluation_config(fake: Sequence[SetItem], default: MelConfig = DEFAULT_MEL_CONFIG) -> MelConfig:
+    """The generated mels' config (all must agree), else `default`."""
+    config = None
+    for item in fake:
+        if item.mel_file is None or item.mel_file.suffix != ".pt":
+            continue
+        found = load_mel(item.mel_file).config
+        if config is None:
+            config = found
+        elif found != config:
+            differences = ", ".join(f"{k}: {a!r} vs {b!r}" for k, (a, b) in found.diff(config).items())
+            raise MelwaveError(f"{item.mel_file}: mel config differs from the other generated mels ({differences})")
+    return config or default
+
+
+def item_mel(item: SetItem, cfg: MelConfig) -> torch.Tensor:
+    """(n_mels, frames) in `cfg` units: the item's mel file if it has this config, else its audio analysed."""
+    if item.mel_file is not None:
+        try:
+            mel_file = load_mel(item.mel_file, cfg if item.mel_file.suffix == ".npy" else None)
+        except MelwaveError:
+            if item.audio is None:
+                raise
+        else:
+            if mel_file.config == cfg:
+                return mel_file.mel.float()
+            if item.audio is None:
+                differences = ", ".join(f"{k}: {a!r} (evaluation uses {b!r})" for k, (a, b) in mel_file.config.diff(cfg).items())
+                raise MelwaveError(f"{item.mel_file}: mel config differs from the evaluation config and no audio is beside it "
+                                   f"({differences})")
+    from melwave.audio.features import mel_spectrogram
+
+    audio = load_audio(item.audio, cfg.sample_rate)
+    wave = audio.wave if len(audio.wave) >= cfg.min_samples() else np.pad(audio.wave, (0, cfg.min_samples() - len(audio.wave)))
+    return mel_spectrogram(wave, cfg)
+
+
+def fit_frames(mel: torch.Tensor, frames: int, cfg: MelConfig) -> torch.Tensor:
+    if mel.shape[-1] >= frames:
+        return mel[..., :frames]
+    silence = float(compress(torch.zeros(1), cfg)[0])
+    return torch.nn.functional.pad(mel, (0, frames - mel.shape[-1]), value=silence)
+
+
+@dataclass
+class GeneratorEvaluation:
+    mel_config: MelConfig
+    frames: int
+    real_items: int
+    fake_items: int
+    scores: dict[str, float]                  # flat name -> value, e.g. "FID[mel-image]"
+    notes: dict[str, str]
+    fad: FADResult | None
+    ndb: NDBResult | None
+    conditions: list[ConditionScore]
+    skipped: list[str]
+
+    def rows(self) -> list[list]:
+        return [[name, value, self.notes.get(name, "")] for name, value in self.scores.items()]
+
+    def format_table(self) -> str:
+        width = max(len(n) for n in self.scores) if self.scores else 10
+        lines = [f"{'metric'.ljust(width)}  value"]
+        for name, value in self.scores.items():
+            shown = "nan" if isinstance(value, float) and math.isnan(value) else (f"{value:.4f}" if isinstance(value, float) else str(value))
+            note = f"  ({self.notes[name]})" if name in self.notes else ""
+            lines.append(f"{name.ljust(width)}  {shown}{note}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        return {
+            "mel_config": self.mel_config.to_dict(), "frames": self.frames, "real_items": self.real_items,
+            "fake_items": self.fake_items, "scores": self.scores, "notes": self.notes,
+            "fad": self.fad.to_dict() if self.fad else None, "ndb": self.ndb.to_dict() if self.ndb else None,
+            "conditions": [c.to_dict() for c in self.conditions], "skipped": self.skipped,
+        }
+
+
+# probabilities(mels (N, n_mels, frames) in cfg units) -> {condition: (N, K)}; plus its vocabulary.
+@dataclass
+class ClassifierSpec:
+    predict: Callable[[torch.Tensor], Mapping[str, np.ndarray]]
+    vocabularies: Mapping[str, Sequence[str]]
+    mel_config: MelConfig
+    frames: int
+
+
+def _record(scores: dict, notes: dict, name: str, fn) -> None:
+    try:
+        scores[name] = fn()
+    except MetricError as err:
+        scores[name] = math.nan
+        notes[name] = str(err)
+
+
+def evaluate_generator(real_dir: str | Path, fake_dir: str | Path, *, mel_config: MelConfig | None = None,
+                       frames: int | None = None, style: ImageStyle = STYLE_DEFAULT, embedding: AudioEmbedding | None = None,
+                       cache: EmbeddingCache | None = None, classifier: ClassifierSpec | None = None,
+                       report: HtmlReport | None = None, progress: bool | None = None, device: str = "cpu",
+                       grid_per_value: int = 4) -> GeneratorEvaluation:
+    real_items, fake_items = scan_set(real_dir), scan_set(fake_dir)
+    cfg = mel_config or evaluation_config(fake_items)
+    skipped: list[str] = []
+
+    def mels_of(items: list[SetItem], what: str) -> tuple[list[SetItem], list[torch.Tensor]]:
+        kept, mels = [], []
+        for item in tqdm(items, desc=f"mels ({what})", unit="item", disable=progress is False):
+            try:
+                mels.append(item_mel(item, cfg))
+                kept.append(item)
+            except MelwaveError as err:
+                skipped.append(str(err))
+        if len(mels) < 2:
+            raise MelwaveError(f"{what}: fewer than 2 usable items" + (f" (first problem: {skipped[0]})" if skipped else ""))
+        return kept, mels
+
+    real_items, real_mels = mels_of(real_items, "real")
+    fake_items, fake_mels = mels_of(fake_items, "generated")
+    frames = frames or int(np.median([m.shape[-1] for m in fake_mels]))
+    real_mels = [fit_frames(m, frames, cfg) for m in real_mels]
+    fake_mels = [fit_frames(m, frames, cfg) for m in fake_mels]
+
+    scores: dict[str, float] = {}
+    notes: dict[str, str] = {}
+    images_real = np.stack([render_mel_image(m, cfg, style) for m in real_mels])
+    images_fake = np.stack([render_mel_image(m, cfg, style) for m in fake_mels])
+    with tqdm(total=len(images_real) + len(images_fake), desc="inception", unit="img", disable=progress is False) as bar:
+        feats_real = inception_features(images_real, device=device, progress=bar)
+        feats_fake = inception_features(images_fake, device=device, progress=bar)
+    _record(scores, notes, "FID[mel-image]", lambda: frechet_distance_features(feats_real, feats_fake))
+    kid = {}
+    _record(kid, notes, "KID[mel-image]", lambda: kernel_inception_distance(feats_real, feats_fake))
+    if isinstance(kid["KID[mel-image]"], tuple):
+        scores["KID[mel-image]"], scores["KID[mel-image] std"] = kid["KID[mel-image]"]
+    else:
+        scores["KID[mel-image]"] = math.nan
+    raw_real = np.stack([raw_mel_features(m, cfg, style) for m in real_mels])
+    raw_fake = np.stack([raw_mel_features(m, cfg, style) for m in fake_mels])
+    _record(scores, notes, "FID[raw-mel]", lambda: frechet_distance_features(raw_real, raw_fake))
+    ndb = None
+    try:
+        ndb = number_of_different_bins(raw_real, raw_fake)
+        scores["NDB[raw-mel]"] = float(ndb.ndb)
+        scores["NDB/K[raw-mel]"] = ndb.fraction
+    except MetricError as err:
+        scores["NDB[raw-mel]"] = math.nan
+        notes["NDB[raw-mel]"] = str(err)
+
+    fad = None
+    if embedding is not None:
+        real_audio = [i.audio for i in real_items if i.audio is not None]
+        fake_audio = [i.audio for i in fake_items if i.audio is not None]
+        label = f"FAD[{embedding.name}]"
+        if len(real_audio) < 2 or len(fake_audio) < 2:
+            scores[label] = math.nan
+            notes[label] = f"needs audio files in both folders (found {len(real_audio)} real, {len(fake_audio)} generated)"
+        else:
+            with tqdm(total=len(real_audio) + len(fake_audio), desc=f"embed ({embedding.name})", unit="clip",
+                      disable=progress is False) as bar:
+                real_set = embed_files(real_audio, embedding, cache=cache, progress=bar)
+                fake_set = embed_files(fake_audio, embedding, cache=cache, progress=bar)
+            skipped += real_set.skipped + fake_set.skipped
+            fad = fad_from_sets(real_set, fake_set, embedding.name)
+            scores[label] = fad.fad
+            scores[f"FAD∞[{embedding.name}]"] = fad.fad_inf
+            notes[label] = (f"reference {fad.reference_clips} clips / {fad.reference_seconds:.1f} s, generated "
+                            f"{fad.evaluated_clips} clips / {fad.evaluated_seconds:.1f} s" + (f"; {fad.note}" if fad.note else ""))
+
+    conditions: list[ConditionScore] = []
+    if classifier is not None:
+        conditions = classify_conditions(classifier, fake_items, fake_mels, cfg, skipped)
+        for c in conditions:
+            scores[f"accuracy[{c.condition}]"] = c.accuracy
+            scores[f"IS[{c.condition}]"] = c.inception_score
+
+    evaluation = GeneratorEvaluation(cfg, frames, len(real_items), len(fake_items), scores, notes, fad, ndb, conditions, skipped)
+    if report is not None:
+        _fill_report(report, evaluation, real_items, real_mels, fake_items, fake_mels, cfg, grid_per_value)
+    return evaluation
+
+
+def classify_conditions(classifier: ClassifierSpec, items: list[SetItem], mels: list[torch.Tensor], cfg: MelConfig,
+                        skipped: list[str]) -> list[ConditionScore]:
+    """Accuracy and IS-like score per condition for the items whose labels name that condition."""
+    if classifier.mel_config != cfg:
+        # The classifier sees mels its own way: analyse again under its config.
+        mels = []
+        for item in items:
+            mels.append(item_mel(item, classifier.mel_config))
+    batch = torch.stack([fit_frames(m, classifier.frames, classifier.mel_config) for m in mels])
+    probabilities = {k: np.asarray(v) for k, v in classifier.predict(batch).items()}
+    labels: dict[str, np.ndarray] = {}
+    selected: dict[str, np.ndarray] = {}
+    for condition, vocab in classifier.vocabularies.items():
+        index = {v: i for i, v in enumerate(vocab)}
+        rows, truth = [], []
+        for row, item in enumerate(items):
+            value = item.labels.get(condition)
+            if value is None:
+                continue
+            if value not in index:
+                skipped.append(f"{item.key}: {condition}={value!r} is not a value the classifier knows ({', '.join(vocab)})")
+                continue
+            rows.append(row)
+            truth.append(index[value])
+        if rows:
+            labels[condition] = np.asarray(truth)
+            selected[condition] = probabilities[condition][rows]
+    if not labels:
+        raise MelwaveError("no generated item carries a condition label the classifier knows "
+                           f"(conditions {list(classifier.vocabularies)}; labels come from labels.csv or name=value folders)")
+    return condition_scores(selected, labels, {k: list(v) for k, v in classifier.vocabularies.items()})
+
+
+def _fill_report(report: HtmlReport, evaluation: GeneratorEvaluation, real_items, real_mels, fake_items, fake_mels, cfg,
+                 per_value: int) -> None:
+    report.notes.append(f"{evaluation.real_items} real and {evaluation.fake_items} generated items; mels cropped/padded to "
+                        f"{evaluation.frames} frames of a {cfg.n_mels}-band, {cfg.sample_rate} Hz mel config.")
+    report.table(Table("Generator metrics", ["metric", "value", "note"], evaluation.rows()))
+    if evaluation.conditions:
+        rows = [[c.condition, v, acc] for c in evaluation.conditions for v, acc in c.per_value.items()]
+        report.table(Table("Classifier accuracy on generated items, per requested value", ["condition", "value", "accuracy"], rows))
+
+    def entry(item: SetItem, mel: torch.Tensor, label: str) -> Entry:
+        image = report.add_image(f"{label}-{item.key.name}", mel, cfg)
+        audio = None
+        if item.audio is not None:
+            loaded = load_audio(item.audio)
+            audio, _ = report.add_audio(f"{label}-{item.key.name}", loaded.wave, loaded.sample_rate)
+        return Entry(item.key.name, audio, image)
+
+    names = sorted({n for item in fake_items for n in item.labels})
+    for name in names:
+        groups: dict[str, list[Entry]] = defaultdict(list)
+        for item, mel in zip(fake_items, fake_mels):
+            value = item.labels.get(name)
+            if value is not None and len(groups[value]) < per_value:
+                groups[value].append(entry(item, mel, f"fake-{name}-{value}"))
+        report.section(f"Generated, by {name}", [(f"{name} = {v}", e) for v, e in sorted(groups.items())])
+    if not names:
+        report.section("Generated", [("samples", [entry(i, m, "fake") for i, m in list(zip(fake_items, fake_mels))[:2 * per_value]])])
+    report.section("Real", [("samples", [entry(i, m, "real") for i, m in list(zip(real_items, real_mels))[:2 * per_value]])])

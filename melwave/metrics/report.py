@@ -1,0 +1,168 @@
+"""A self-contained HTML listening report: one folder with index.html, audio/ and images/.
+
+Layout: title and notes, the summary table(s), then either one row per clip (the reference and
+each model's output side by side, each with an <audio> player and its mel image) or, for
+generators, a grid of samples per condition value. No external resources: it opens from disk,
+offline, in any browser.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from melwave.audio.config import PRESETS, MelConfig
+from melwave.audio.features import mel_spectrogram
+from melwave.audio.io import resample, save_audio
+from melwave.errors import OutputExistsError
+from melwave.metrics.fid import ImageStyle, render_mel_image
+from melwave.utils.fileio import atomic_path, atomic_write_bytes
+
+IMAGE_CONFIG = PRESETS["hifigan-22k"]  # every clip is pictured with one analysis, so images compare
+IMAGE_STYLE = ImageStyle(cmap="magma", scale="db", vmin=-70.0, vmax=50.0, size=(160, 400))
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ccc}
+table.summary{border-collapse:collapse;margin:.6em 0;font-size:.92em}
+table.summary th,table.summary td{border:1px solid #bbb;padding:.25em .6em;text-align:right}
+table.summary th:first-child,table.summary td:first-child{text-align:left}
+table.summary td.best{font-weight:bold;background:#e6f4e6}
+.row{display:flex;flex-wrap:wrap;gap:.8em;margin:.5em 0 1.2em}
+figure.entry{margin:0;padding:.4em;background:#fff;border:1px solid #ddd;border-radius:4px;width:410px}
+figure.entry img{display:block;width:400px;height:160px;image-rendering:pixelated}
+figure.entry audio{width:400px;margin-top:.3em}
+figcaption{font-size:.85em}figcaption .metrics{color:#555}
+p.note{color:#555;font-size:.9em}
+"""
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "item"
+
+
+def format_value(value) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.3e}"
+    return html.escape(str(value))
+
+
+@dataclass
+class Entry:
+    """One playable item: caption, files relative to the report root, and a few numbers."""
+
+    label: str
+    audio: str | None
+    image: str
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Table:
+    caption: str
+    headers: list[str]
+    rows: list[list]
+    higher_is_better: dict[str, bool] = field(default_factory=dict)
+
+
+class HtmlReport:
+    def __init__(self, root: str | Path, title: str, *, overwrite: bool = False):
+        self.root = Path(root)
+        if (self.root / "index.html").exists() and not overwrite:
+            raise OutputExistsError(f"{self.root}: a report is already there (pass --overwrite to replace it)")
+        (self.root / "audio").mkdir(parents=True, exist_ok=True)
+        (self.root / "images").mkdir(parents=True, exist_ok=True)
+        self.title = title
+        self.notes: list[str] = []
+        self.tables: list[Table] = []
+        self.sections: list[tuple[str, list[tuple[str, list[Entry]]]]] = []
+        self._used: set[str] = set()
+
+    def _unique(self, stem: str, suffix: str) -> str:
+        name = f"{slug(stem)}{suffix}"
+        index = 1
+        while name in self._used:
+            index += 1
+            name = f"{slug(stem)}-{index}{suffix}"
+        self._used.add(name)
+        return name
+
+    def add_image(self, stem: str, mel: torch.Tensor, cfg: MelConfig, style: ImageStyle = IMAGE_STYLE) -> str:
+        """Write a mel (n_mels, frames) as PNG; returns its path relative to the report."""
+        name = "images/" + self._unique(stem, ".png")
+        image = Image.fromarray(render_mel_image(mel, cfg, style))
+        with atomic_path(self.root / name, overwrite=True) as tmp:
+            image.save(tmp, format="PNG")
+        return name
+
+    def add_audio(self, stem: str, wave: np.ndarray, sample_rate: int) -> tuple[str, str]:
+        """Write a waveform as 16-bit WAV plus its mel image; returns (audio, image) relative paths."""
+        wave = np.asarray(wave, dtype=np.float32).reshape(-1)
+        audio = "audio/" + self._unique(stem, ".wav")
+        save_audio(self.root / audio, wave, sample_rate, overwrite=True)
+        at_image_rate = resample(wave, sample_rate, IMAGE_CONFIG.sample_rate)
+        if len(at_image_rate) < IMAGE_CONFIG.min_samples():
+            at_image_rate = np.pad(at_image_rate, (0, IMAGE_CONFIG.min_samples() - len(at_image_rate)))
+        image = self.add_image(stem, mel_spectrogram(at_image_rate, IMAGE_CONFIG), IMAGE_CONFIG)
+        return audio, image
+
+    def table(self, table: Table) -> None:
+        self.tables.append(table)
+
+    def section(self, title: str, groups: Sequence[tuple[str, list[Entry]]]) -> None:
+        """A titled section; each group (a clip, or a condition value) is one row of entries."""
+        self.sections.append((title, list(groups)))
+
+    # --- rendering ------------------------------------------------------------------------
+    def _table_html(self, table: Table) -> str:
+        best: dict[int, int] = {}
+        for column, header in enumerate(table.headers):
+            if header in table.higher_is_better:
+                values = [(row[column], r) for r, row in enumerate(table.rows)
+                          if isinstance(row[column], float) and not math.isnan(row[column])]
+                if len(values) > 1:
+                    pick = max if table.higher_is_better[header] else min
+                    best[column] = pick(values)[1]
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in table.headers)
+        body = []
+        for r, row in enumerate(table.rows):
+            cells = "".join(("<td class=\"best\">" if best.get(c) == r else "<td>") + f"{format_value(v)}</td>"
+                            for c, v in enumerate(row))
+            body.append(f"<tr>{cells}</tr>")
+        return (f"<table class=\"summary\"><caption>{html.escape(table.caption)}</caption><thead><tr>{head}</tr></thead>"
+                f"<tbody>{''.join(body)}</tbody></table>")
+
+    @staticmethod
+    def _entry_html(entry: Entry) -> str:
+        metrics = ", ".join(f"{html.escape(k)} {format_value(v)}" for k, v in entry.metrics.items())
+        audio = (f"<audio controls preload=\"none\" src=\"{html.escape(entry.audio)}\"></audio>" if entry.audio else "")
+        return (f"<figure class=\"entry\"><img src=\"{html.escape(entry.image)}\" alt=\"mel of {html.escape(entry.label)}\">"
+                f"{audio}<figcaption><b>{html.escape(entry.label)}</b> <span class=\"metrics\">{metrics}</span>"
+                f"</figcaption></figure>")
+
+    def render(self) -> str:
+        parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(self.title)}</title>"
+                 f"<style>{_CSS}</style></head><body><h1>{html.escape(self.title)}</h1>"]
+        parts += [f"<p class=\"note\">{html.escape(note)}</p>" for note in self.notes]
+        parts += [self._table_html(t) for t in self.tables]
+        for title, groups in self.sections:
+            parts.append(f"<h2>{html.escape(title)}</h2>")
+            for name, entries in groups:
+                parts.append(f"<h3>{html.escape(name)}</h3><div class=\"row\">{''.join(self._entry_html(e) for e in entries)}</div>")
+        parts.append("</body></html>")
+        return "\n".join(parts)
+
+    def write(self) -> Path:
+        path = self.root / "index.html"
+        atomic_write_bytes(path, self.render().encode("utf-8"), overwrite=True)
+        return path
