@@ -18,7 +18,7 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -135,17 +135,22 @@ def resolve_run_config(config: RunConfig | None, run_dir: Path, *, resume: bool,
 
 
 def train(config: RunConfig, data_dir: str | Path | None, run_dir: str | Path, *, resume: bool = False,
-          init: str | None = None) -> Path:
-    """Train `config`'s recipe on `data_dir`, writing the run to `run_dir`. Returns run_dir."""
+          init: str | None = None, on_finish: Callable[[Recipe, TrainState], None] | None = None) -> Path:
+    """Train `config`'s recipe on `data_dir`, writing the run to `run_dir`. Returns run_dir.
+
+    `on_finish(recipe, state)` is called on every rank after the last step (before the process
+    group closes), e.g. to inspect the trained modules.
+    """
     run_dir = Path(run_dir)
     info = dist_utils.init_distributed(config.train.device)
     try:
-        return _train(config, data_dir, run_dir, info, resume=resume, init=init)
+        return _train(config, data_dir, run_dir, info, resume=resume, init=init, on_finish=on_finish)
     finally:
         dist_utils.shutdown(info)
 
 
-def _train(config: RunConfig, data_dir, run_dir: Path, info: dist_utils.DistributedInfo, *, resume: bool, init: str | None) -> Path:
+def _train(config: RunConfig, data_dir, run_dir: Path, info: dist_utils.DistributedInfo, *, resume: bool, init: str | None,
+           on_finish=None) -> Path:
     existing = ckpt.list_checkpoints(run_dir)
     if existing and not resume:
         raise ConfigError(f"{run_dir}: already holds checkpoints (up to step {existing[-1][0]}); "
@@ -156,14 +161,15 @@ def _train(config: RunConfig, data_dir, run_dir: Path, info: dist_utils.Distribu
         handler = _add_file_log(run_dir)
     dist_utils.barrier(info)
     try:
-        return _run(config, data_dir, run_dir, info, resume=resume, init=init)
+        return _run(config, data_dir, run_dir, info, resume=resume, init=init, on_finish=on_finish)
     finally:
         if handler is not None:
             logging.getLogger("melwave").removeHandler(handler)
             handler.close()
 
 
-def _run(config: RunConfig, data_dir, run_dir: Path, info: dist_utils.DistributedInfo, *, resume: bool, init: str | None) -> Path:
+def _run(config: RunConfig, data_dir, run_dir: Path, info: dist_utils.DistributedInfo, *, resume: bool, init: str | None,
+         on_finish=None) -> Path:
     train_cfg = config.train
     seed_everything(train_cfg.seed + info.rank)
     context = RecipeContext(device=info.device, rank=info.rank, world_size=info.world_size,
@@ -252,6 +258,8 @@ def _run(config: RunConfig, data_dir, run_dir: Path, info: dist_utils.Distribute
     if info.is_main:
         export(recipe, run_dir, state)
         log.info("done: %d steps in %s; model: %s", state.step, format_duration(time.monotonic() - started), run_dir / "model.safetensors")
+    if on_finish is not None:
+        on_finish(recipe, state)
     return run_dir
 
 
