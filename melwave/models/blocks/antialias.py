@@ -10,6 +10,7 @@ sample of the high rate; the upsampler's and the downsampler's half-samples canc
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -23,6 +24,13 @@ def kaiser_sinc_filter(cutoff: float, half_width: float, taps: int) -> Tensor:
     Kaiser's formulas pick β for the attenuation reachable with `taps` taps over a transition
     band of width 4·half_width (the same design BigVGAN uses).
     """
+    return _kaiser_sinc_filter(float(cutoff), float(half_width), int(taps)).clone()
+
+
+@functools.lru_cache(maxsize=16)
+def _kaiser_sinc_filter(cutoff: float, half_width: float, taps: int) -> Tensor:
+    # Always on the CPU (even inside a `torch.device("meta")` block), computed once per design:
+    # a large generator holds over a hundred identical filters.
     if taps % 2:
         raise ValueError("kaiser_sinc_filter: taps must be even (delay-free up/down pairs rely on it)")
     attenuation = 2.285 * (taps // 2 - 1) * math.pi * 4 * half_width + 7.95
@@ -32,8 +40,8 @@ def kaiser_sinc_filter(cutoff: float, half_width: float, taps: int) -> Tensor:
         beta = 0.5842 * (attenuation - 21) ** 0.4 + 0.07886 * (attenuation - 21.0)
     else:
         beta = 0.0
-    window = torch.kaiser_window(taps, periodic=False, beta=beta, dtype=torch.float64)
-    time = torch.arange(-taps // 2, taps // 2, dtype=torch.float64) + 0.5
+    window = torch.kaiser_window(taps, periodic=False, beta=beta, dtype=torch.float64, device="cpu")
+    time = torch.arange(-taps // 2, taps // 2, dtype=torch.float64, device="cpu") + 0.5
     kernel = 2 * cutoff * window * torch.sinc(2 * cutoff * time)
     return (kernel / kernel.sum()).float()
 
