@@ -76,10 +76,11 @@ def analyze_file(source: Path, target: Path, cfg: MelConfig, *, device: str = "c
 
 
 def synthesize_file(source: Path, target: Path, vocoders: VocoderFor, *, npy_config: MelConfig | None = None,
-                    chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS, overwrite: bool = False) -> list[str]:
+                    chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS, overwrite: bool = False,
+                    trust_file: bool = False) -> list[str]:
     if source.suffix not in MEL_EXTENSIONS:
         raise MelwaveError(f"{source}: synthesis reads {' or '.join(MEL_EXTENSIONS)} mel files, not {source.suffix or 'extensionless'} files")
-    melfile = load_mel(source, npy_config if source.suffix == ".npy" else None)
+    melfile = load_mel(source, npy_config if source.suffix == ".npy" else None, trust_file=trust_file)
     vocoder = vocoders(melfile.config)
     wave = vocode(vocoder, melfile.mel, melfile.config, source=str(source), chunk_seconds=chunk_seconds)
     save_audio(target, wave.numpy(), vocoder.sample_rate, overwrite=overwrite)

@@ -78,15 +78,52 @@ def save_mel(path: str | Path, melfile: MelFile, *, overwrite: bool = False) -> 
     return atomic_write_bytes(path, buffer.getvalue(), overwrite=overwrite)
 
 
+GOMIN_KEYS = {"melspec", "n_mels", "sample_rate", "win_length", "hop_length"}
+
+
+def _from_gomin(data: dict, source: str) -> dict:
+    """GOMIN's `run.py` analysis files: {melspec, n_mels, sample_rate, win_length, hop_length}.
+
+    Its analysis is melwave's `gomin-24k` preset with those four values substituted (n_fft is the
+    next power of two of win_length, fmax is Nyquist), so the file maps onto a full MelConfig.
+    """
+    from melwave.audio.config import PRESETS
+
+    try:
+        win, rate = int(data["win_length"]), int(data["sample_rate"])
+        config = PRESETS["gomin-24k"].replace(
+            sample_rate=rate, n_mels=int(data["n_mels"]), win_length=win, hop_length=int(data["hop_length"]),
+            n_fft=1 << max(0, (win - 1).bit_length()), fmax=rate / 2)
+    except (TypeError, ValueError, ConfigError) as err:
+        raise MelFileError(f"{source}: GOMIN mel file with unusable settings ({err})") from None
+    mel = data["melspec"]
+    if isinstance(mel, torch.Tensor) and mel.ndim == 3 and mel.shape[0] == 1:
+        mel = mel[0]
+    return {"format": FORMAT_NAME, "version": FORMAT_VERSION, "mel": mel, "mel_config": config.to_dict(),
+            "source": None, "duration": None}
+
+
 def _migrate(data: dict, source: str) -> dict:
-    """The one place older format versions would be upgraded. Only version 1 exists."""
+    """The one place other or older formats are upgraded to the current one."""
+    if "format" not in data and GOMIN_KEYS <= set(data):
+        return _from_gomin(data, source)
+    if data.get("format") != FORMAT_NAME:
+        raise MelFileError(f"{source}: not a melwave mel file (expected a dict with format={FORMAT_NAME!r}, or a GOMIN mel file)")
     version = data.get("version")
     if version != FORMAT_VERSION:
         raise MelFileError(f"{source}: mel file format version {version!r} is not supported (this melwave reads {FORMAT_VERSION})")
     return data
 
 
-def load_mel(path: str | Path, config: MelConfig | None = None) -> MelFile:
+def _load_trusted(path: Path) -> object:
+    """Full unpickling, which can run code from the file: only behind an explicit --trust-file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means unreadable
+        raise MelFileError(f"{path}: unreadable even with --trust-file ({type(err).__name__}: {str(err)[:200]})") from None
+
+
+def load_mel(path: str | Path, config: MelConfig | None = None, *, trust_file: bool = False) -> MelFile:
     """Read a `.pt` (config inside) or `.npy` (config given by the caller) mel file.
 
     For `.pt` files a given `config` is checked against the stored one and a mismatch is an
@@ -114,10 +151,14 @@ def load_mel(path: str | Path, config: MelConfig | None = None) -> MelFile:
     try:
         data = torch_load_weights_only(path, MelFileError)
     except UnsafeFileError as err:
-        raise UnsafeMelFileError(str(err)) from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
-        raise MelFileError(f"{source}: not a melwave mel file (expected a dict with format={FORMAT_NAME!r})")
+        if not trust_file:
+            raise UnsafeMelFileError(f"{err}; if you trust this file, pass --trust-file") from None
+        data = _load_trusted(path)
+    if not isinstance(data, dict):
+        raise MelFileError(f"{source}: not a melwave mel file (expected a dict, got {type(data).__name__})")
     data = _migrate(data, source)
+    if isinstance(data.get("mel"), np.ndarray):  # legacy pickles (--trust-file) may hold numpy arrays
+        data["mel"] = torch.from_numpy(np.ascontiguousarray(data["mel"]))
     try:
         stored = MelConfig.from_dict(data.get("mel_config"), source=f"{source}: mel_config")
     except ConfigError as err:

@@ -40,6 +40,8 @@ def _common(parser: argparse.ArgumentParser, *, model: bool = True) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
     parser.add_argument("--skip-existing", action="store_true", help="leave outputs that exist (resume a batch)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--trust-file", action="store_true",
+                        help="allow legacy mel/checkpoint files that need full unpickling (this can run code from the file)")
 
 
 def _mel_options(parser: argparse.ArgumentParser) -> None:
@@ -98,7 +100,7 @@ def _run(args: argparse.Namespace, mode: str) -> int:
         vocoder = load_vocoder(args.model, device=device, mel_config=_explicit_mel_config(args))
         npy_config = _explicit_mel_config(args) or vocoder.mel_config
         job = functools.partial(synthesize_file, vocoders=VocoderFor(vocoder), npy_config=npy_config,
-                                chunk_seconds=chunk, overwrite=args.overwrite)
+                                chunk_seconds=chunk, overwrite=args.overwrite, trust_file=args.trust_file)
     else:
         vocoder = load_vocoder(args.model, device=device, mel_config=_explicit_mel_config(args))
         job = functools.partial(resynth_file, vocoder=vocoder, device=device, chunk_seconds=chunk, overwrite=args.overwrite)

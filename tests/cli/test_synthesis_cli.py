@@ -152,3 +152,43 @@ def test_demo_writes_every_vocoder(tmp_path):
     for vocoder in ("griffinlim", "hifigan-universal", "hifigan-ljspeech"):
         assert f"{vocoder}.wav" in names and f"{vocoder}-mel.png" in names
     assert main(["demo", "-o", str(out)]) == 2  # refuses to write into a non-empty folder
+
+
+def test_gomin_mel_files_are_read_as_gomin_config(tmp_path):
+    # What GOMIN's run.py writes: the mel plus four of its settings, no format marker.
+    path = tmp_path / "gomin.pt"
+    torch.save({"melspec": torch.rand(1, 128, 40), "n_mels": 128, "sample_rate": 24000, "win_length": 1024, "hop_length": 256}, path)
+    melfile = load_mel(path)
+    assert melfile.config == PRESETS["gomin-24k"] and melfile.mel.shape == (128, 40)
+    assert run("synthesize", "-i", str(path), "-o", str(tmp_path / "g.wav"), "-m", "griffinlim") == 0
+    assert sf.info(str(tmp_path / "g.wav")).samplerate == 24000
+
+
+class _Payload:
+    """Unpickling this calls os.system: the test proves it never runs without --trust-file."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_code_in_mel_file_refused_unless_trusted(tmp_path, capsys):
+    import numpy as np
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "melwave-mel", "version": 1, "mel": torch.zeros(80, 8), "x": _Payload(marker),
+                "mel_config": PRESETS["hifigan-22k"].to_dict(), "source": None, "duration": None}, evil)
+    assert run("synthesize", "-i", str(evil), "-o", str(tmp_path / "e.wav"), "-m", "griffinlim") == 1
+    assert "--trust-file" in capsys.readouterr().err
+    assert not marker.exists() and not (tmp_path / "e.wav").exists()
+    # A legacy file with numpy arrays needs unpickling too; with --trust-file it loads.
+    legacy = tmp_path / "legacy.pt"
+    torch.save({"format": "melwave-mel", "version": 1, "mel": np.zeros((80, 8), np.float32) - 5,
+                "mel_config": PRESETS["hifigan-22k"].to_dict(), "source": None, "duration": None}, legacy)
+    assert run("synthesize", "-i", str(legacy), "-o", str(tmp_path / "l.wav"), "-m", "griffinlim") == 1
+    assert run("synthesize", "-i", str(legacy), "-o", str(tmp_path / "l.wav"), "-m", "griffinlim", "--trust-file") == 0
