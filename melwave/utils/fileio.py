@@ -81,7 +81,7 @@ def torch_load_weights_only(path: str | Path, error: type[MelwaveError]) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises many types for bad/unsafe pickles
         text = str(err)
-        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        unsafe = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (\S+)", text)
         if unsafe:
             raise UnsafeFileError(f"{path}: refusing to load: unpickling it would call {unsafe.group(1)} "
                                   f"(code execution); only weights-only files are read") from None
