@@ -19,7 +19,8 @@ class GriffinLimConfig:
     iterations: int = 32      # the CWGAN source used 32; quality saturates around 60-100
     momentum: float = 0.99    # fast Griffin-Lim; 0 = classic
     nnls_iterations: int = 30  # refinement of the pseudo-inverse mel -> linear magnitude
-    seed: int = 0             # initial random phase, so output is reproducible
+    seed: int = 0             # initial random phase (init="random"), so output is reproducible
+    init: str = "peaks"       # initial phase: "peaks" (deterministic, converges further) or "random"
 
     def __post_init__(self) -> None:
         for name in ("iterations", "nnls_iterations", "seed"):
@@ -28,6 +29,8 @@ class GriffinLimConfig:
                 raise ConfigError(f"GriffinLimConfig.{name}={value!r}: expected a non-negative integer")
         if isinstance(self.momentum, bool) or not isinstance(self.momentum, (int, float)) or not 0 <= self.momentum < 1:
             raise ConfigError(f"GriffinLimConfig.momentum={self.momentum!r}: expected a number in [0, 1)")
+        if self.init not in ("peaks", "random"):
+            raise ConfigError(f"GriffinLimConfig.init={self.init!r}: expected 'peaks' or 'random'")
 
     @classmethod
     def from_dict(cls, data: dict) -> "GriffinLimConfig":
@@ -56,7 +59,7 @@ class GriffinLim(Vocoder):
         magnitude = mel_to_linear(mel, self.mel_config, iterations=self.config.nnls_iterations)
         generator = torch.Generator().manual_seed(self.config.seed)
         return griffin_lim(magnitude, self.mel_config, iterations=self.config.iterations,
-                           momentum=self.config.momentum, generator=generator).clamp(-1, 1)
+                           momentum=self.config.momentum, generator=generator, init=self.config.init).clamp(-1, 1)
 
     @property
     def receptive_frames(self) -> int:
