@@ -4,3 +4,4 @@ from melwave.models.vocoders import griffinlim, hifigan  # noqa: F401
 from melwave.models.vocoders import melgan  # noqa: F401
 from melwave.models.vocoders import vocos  # noqa: F401
 from melwave.models.vocoders import gomin  # noqa: F401
+from melwave.models.vocoders import diffwave  # noqa: F401
