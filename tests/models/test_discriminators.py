@@ -59,3 +59,20 @@ def test_build_combines_and_rejects_unknown():
         build_discriminator({"nope": {}})
     with pytest.raises(ConfigError, match="mpd"):
         build_discriminator({"mpd": {"bogus": 1}})
+
+
+def test_generator_receives_adversarial_gradient_through_the_scores():
+    # The MelGAN Keras tutorial swapped real and fake predictions, so its generator learned only
+    # from feature matching. Here the score of generated audio must reach the generator.
+    from melwave.audio.config import PRESETS
+    from melwave.models.vocoders.melgan import MELGAN_CONFIGS, MelGAN
+
+    torch.manual_seed(0)
+    generator = MelGAN(MELGAN_CONFIGS["debug"], PRESETS["melgan-22k"]).apply_weight_norm()
+    disc = MultiScaleDiscriminator(preset="debug")
+    scores, _ = disc(generator(torch.randn(2, 80, 8)))
+    loss = sum(((s - 1) ** 2).mean() for s in scores)  # LSGAN generator loss
+    loss.backward()
+    grads = [p.grad for p in generator.parameters()]
+    assert all(g is not None for g in grads)
+    assert sum(g.abs().sum() for g in grads) > 0
