@@ -138,6 +138,7 @@ class TrainConfig:
     keep_checkpoints: int = 3          # how many recent checkpoints to keep
     validate_every: int = 1000         # steps between validations (0: never)
     num_workers: int = 0               # DataLoader worker processes
+    init: str | None = None            # start from these pretrained weights (name or path; --init overrides)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "log_every", "checkpoint_every", "keep_checkpoints", "lr_decay_every"):
@@ -168,7 +169,18 @@ class ModelSection:
         base = to_plain(family_presets(self.family)[self.preset]) if self.preset else {}
         if self.preset is not None and not isinstance(base, dict):  # pragma: no cover - preset table bug
             raise ConfigError(f"model.preset={self.preset!r}: not a config")
-        return {**base, **self.config}
+        return _deep_merge(base, self.config)
+
+
+def _deep_merge(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `changes` applied; nested mappings (e.g. diffwave's schedule) merge key by key."""
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
 
 
 @dataclass(frozen=True)
@@ -213,17 +225,21 @@ class RunConfig:
 
 # --- model presets ------------------------------------------------------------------------
 def family_presets(family: str) -> dict[str, Any]:
-    """Named configs of a model family: the `CONFIGS` or `<FAMILY>_CONFIGS` dict of its module."""
+    """Named configs of a model family: the `CONFIGS` / `<NAME>_CONFIGS` dict of its module
+    (e.g. HIFIGAN_CONFIGS, GOMIN_CONFIGS for family gomin-gan)."""
     from melwave.models.registry import _FAMILIES, families
 
     if family not in families():
         raise ConfigError(f"model.family={family!r}: unknown; known families: {families()}")
     module = importlib.import_module(_FAMILIES[family].__module__)
-    for attr in ("CONFIGS", f"{family.upper().replace('-', '_')}_CONFIGS"):
-        table = getattr(module, attr, None)
-        if isinstance(table, dict):
-            return table
-    return {}
+    tables = {name: value for name, value in vars(module).items()
+              if (name == "CONFIGS" or name.endswith("_CONFIGS")) and isinstance(value, dict)}
+    preferred = f"{family.upper().replace('-', '_')}_CONFIGS"
+    if preferred in tables:
+        return tables[preferred]
+    if len(tables) == 1:
+        return next(iter(tables.values()))
+    return tables.get("CONFIGS", {})
 
 
 def _parse_model(data: Any) -> ModelSection:

@@ -188,6 +188,7 @@ def _run(config: RunConfig, data_dir, run_dir: Path, info: dist_utils.Distribute
     else:
         if resume:
             log.info("%s: no checkpoint yet, starting from step 0", run_dir)
+        init = init or train_cfg.init
         if init:
             recipe.init_from(init)
             log.info("initialised from %s", init)
@@ -247,11 +248,12 @@ def _run(config: RunConfig, data_dir, run_dir: Path, info: dist_utils.Distribute
                 writer.add_scalar("train/steps_per_second", rate, state.step)
                 window_start, window_steps = now, 0
 
+            paused = time.monotonic()  # validation and checkpoints don't count against steps/s
             if train_cfg.validate_every and state.step % train_cfg.validate_every == 0 and val_set is not None:
                 validate(recipe, val_set, state, writer, info)
-
             if state.step % train_cfg.checkpoint_every == 0 or state.step == train_cfg.steps:
                 last_checkpoint = save(recipe, state, config, run_dir, info) or last_checkpoint
+            window_start += time.monotonic() - paused
     finally:
         if writer is not None:
             writer.close()
