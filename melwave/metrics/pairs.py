@@ -39,7 +39,7 @@ def _run(values: dict, notes: dict, name: str, fn, *args) -> None:
         notes[name] = str(err)
 
 
-def pair_metrics(reference: np.ndarray, ref_rate: int, output: np.ndarray, out_rate: int, *, max_lag_ms: float = 20.0,
+def pair_metrics(reference: np.ndarray, ref_rate: int, output: np.ndarray, out_rate: int, *, max_lag_ms: float = 10.0,
                  dtw_mcd: bool = False) -> PairResult:
     """Reference at ref_rate and output at out_rate -> every metric in PAIR_METRICS.
 

@@ -5,14 +5,14 @@ Every metric function takes two equal-rate waveforms and returns a float, or rai
 caller records NaN plus the reason instead of crashing.
 
 Conventions (what the numbers mean):
-- Alignment: the output is shifted by the lag (within ±max_lag_ms) that maximises its
-  cross-correlation with the reference, then both are cut to their common length.
+- Alignment: the output is shifted by the lag (within ±10 ms) that maximises the cross-correlation
+  of its amplitude envelope with the reference's, then both are cut to their common length.
 - PESQ: ITU-T P.862.2 wide-band at 16 kHz (`pesq` package), MOS-LQO 1.04–4.64, higher is better.
 - STOI: Taal et al. 2011 (`pystoi`, resamples to 10 kHz internally), 0–1, higher is better.
   Needs >= 30 non-silent 256-sample frames at 10 kHz (~0.4 s of speech).
 - MCD: mel-cepstral distortion in dB, (10/ln 10)·sqrt(2·Σ_{d=1..24} Δc_d²) averaged over frames,
-  with c the DCT-II (orthonormal) of the natural-log *amplitude* of an 80-band mel spectrum at
-  16 kHz (25 ms / 10 ms), c0 (energy) excluded; frames where the reference is within 60 dB of its
+  with c the cepstrum (DCT-II / (2·80), so log|X(w)| = c0 + 2·Σ c_k cos(k·w)) of the natural-log
+  *amplitude* of an 80-band mel spectrum at 16 kHz (25 ms / 10 ms), c0 (energy) excluded; frames where the reference is within 60 dB of its
   loudest frame. This is the MFCC-based "MCD" most vocoder papers report (not SPTK's all-pass
   mel-cepstrum, so values are comparable in trend, not digit for digit). Frames are compared
   one-to-one after alignment (vocoders keep timing; DTW would hide timing errors); `dtw=True`
@@ -50,20 +50,33 @@ class Unavailable(Exception):
     """This metric cannot be computed for this clip; the message says why."""
 
 
-def align(reference: np.ndarray, output: np.ndarray, sample_rate: int, *, max_lag_ms: float = 20.0) -> tuple[np.ndarray, np.ndarray, int]:
+def _envelope(wave: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Amplitude envelope (|analytic signal| smoothed over 4 ms), mean removed: insensitive to phase."""
+    envelope = np.abs(scipy.signal.hilbert(wave))
+    width = max(1, (4 * sample_rate) // 1000)
+    envelope = np.convolve(envelope, np.ones(width) / width, mode="same")
+    return envelope - envelope.mean()
+
+
+def align(reference: np.ndarray, output: np.ndarray, sample_rate: int, *, max_lag_ms: float = 10.0) -> tuple[np.ndarray, np.ndarray, int]:
     """Shift `output` by the best lag within ±max_lag_ms and cut both to a common length.
 
-    Returns (reference, output, lag) where a positive lag means the output was late by `lag` samples.
+    The lag maximises the cross-correlation of the amplitude envelopes, not of the waveforms:
+    a vocoder's output has its own phase, and waveform correlation then peaks at a spurious
+    pitch-period offset. Returns (reference, output, lag); lag > 0 means the output was late.
     """
     reference = np.asarray(reference, dtype=np.float64).reshape(-1)
     output = np.asarray(output, dtype=np.float64).reshape(-1)
     max_lag = int(round(max_lag_ms * sample_rate / 1000))
     lag = 0
-    if max_lag > 0 and min(len(reference), len(output)) > 2 * max_lag:
-        corr = scipy.signal.correlate(output, reference, mode="full", method="fft")
-        zero = len(reference) - 1
+    length = min(len(reference), len(output))
+    if max_lag > 0 and length > 2 * max_lag:
+        ref_env = _envelope(reference[:length], sample_rate)
+        out_env = _envelope(output[:length], sample_rate)
+        corr = scipy.signal.correlate(out_env, ref_env, mode="full", method="fft")
+        zero = length - 1
         window = corr[zero - max_lag: zero + max_lag + 1]
-        if np.any(window != 0):
+        if np.any(window > 0):
             lag = int(np.argmax(window)) - max_lag
     if lag > 0:
         output = output[lag:]
@@ -104,7 +117,9 @@ def mel_cepstrum(wave: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.nda
     wave16 = resample(np.asarray(wave, np.float32), sample_rate, EVAL_RATE)
     power = mel_spectrogram(wave16, MCD_CONFIG).double().numpy().T  # (frames, mels)
     log_amplitude = 0.5 * np.log(np.maximum(power, 1e-10))
-    cepstra = scipy.fft.dct(log_amplitude, type=2, norm="ortho", axis=1)[:, 1:MCD_COEFFICIENTS + 1]
+    # Cepstrum scaling: log|X(w)| = c0 + 2·Σ c_k cos(k·w), i.e. the unnormalised DCT-II / (2·bands),
+    # the scale SPTK mel-cepstra have, so MCD values land in the usual few-dB range.
+    cepstra = scipy.fft.dct(log_amplitude, type=2, norm=None, axis=1)[:, 1:MCD_COEFFICIENTS + 1] / (2 * power.shape[1])
     energy_db = 10 * np.log10(power.sum(axis=1) + 1e-10)
     return cepstra, energy_db
 
