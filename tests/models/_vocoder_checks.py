@@ -60,3 +60,18 @@ def check_weight_norm_fold(vocoder, frames: int = 7, atol: float = 1e-5) -> None
         after = model(mel)
     assert not any("parametrizations" in n for n, _ in model.named_parameters())
     torch.testing.assert_close(after, before, atol=atol, rtol=1e-4)
+
+
+def check_receptive_field(vocoder, frames: int = 40, changed_from: int = 30) -> None:
+    """Changing the mel from frame `changed_from` on leaves every sample before
+    changed_from − receptive_frames untouched (what chunked synthesis relies on)."""
+    vocoder.eval()
+    assert changed_from - vocoder.receptive_frames > 0, "test mel too short for this receptive field"
+    mel = torch.randn(1, vocoder.mel_config.n_mels, frames)
+    changed = mel.clone()
+    changed[..., changed_from:] += 3.0
+    with torch.no_grad():
+        a, b = vocoder(mel), vocoder(changed)
+    edge = (changed_from - vocoder.receptive_frames) * vocoder.hop_length
+    torch.testing.assert_close(a[..., :edge], b[..., :edge], atol=1e-5, rtol=0)
+    assert not torch.allclose(a, b)

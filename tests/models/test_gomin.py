@@ -5,7 +5,7 @@ from melwave.audio.config import PRESETS
 from melwave.errors import ConfigError
 from melwave.models.vocoders.gomin import GOMIN_CONFIGS, GominGAN
 
-from _vocoder_checks import build_on_meta, check_save_load, check_shapes, check_weight_norm_fold, param_count
+from _vocoder_checks import build_on_meta, check_receptive_field, check_save_load, check_shapes, check_weight_norm_fold, param_count
 
 
 @pytest.fixture
@@ -27,6 +27,11 @@ def test_full_size_parameter_counts():
 def test_shapes_over_random_lengths(tiny):
     lengths = torch.randint(1, 16, (2,), generator=torch.Generator().manual_seed(5)).tolist()
     check_shapes(tiny, [1] + lengths)
+
+
+def test_output_depends_on_local_mel_only(tiny):
+    _randomise_film(tiny)
+    check_receptive_field(tiny, frames=24, changed_from=16)
 
 
 def test_save_load_round_trip(tiny, tmp_path):

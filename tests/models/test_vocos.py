@@ -9,7 +9,7 @@ from melwave.errors import ConfigError
 from melwave.models.blocks.istft_head import ISTFT, ISTFTHead
 from melwave.models.vocoders.vocos import VOCOS_CONFIGS, Vocos
 
-from _vocoder_checks import build_on_meta, check_save_load, check_shapes, param_count
+from _vocoder_checks import build_on_meta, check_receptive_field, check_save_load, check_shapes, param_count
 
 
 @pytest.fixture
@@ -30,6 +30,10 @@ def test_shapes_over_random_lengths(preset):
     model = Vocos(VOCOS_CONFIGS["debug"], PRESETS[preset])
     lengths = torch.randint(1, 50, (3,), generator=torch.Generator().manual_seed(1)).tolist()
     check_shapes(model, [1, 2] + lengths)
+
+
+def test_output_depends_on_local_mel_only(tiny):
+    check_receptive_field(tiny)
 
 
 def test_save_load_round_trip(tiny, tmp_path):
