@@ -61,21 +61,47 @@ def _window(cfg: MelConfig, device: torch.device) -> Tensor:
 
 def _stft_frames(signal: Tensor, cfg: MelConfig, window: Tensor) -> Tensor:
     """(B, L) with L = (F-1)·hop + n_fft -> (B, n_freqs, F): frames start at t·hop, no padding."""
-    return torch.stft(signal, cfg.n_fft, cfg.hop_length, window=window, center=False, return_complex=True)
+    return _rfft_frames(signal, cfg, window).transpose(1, 2)
+
+
+def _rfft_frames(signal: Tensor, cfg: MelConfig, window: Tensor) -> Tensor:
+    """(B, L) -> (B, F, n_freqs): the STFT in frame-major layout (contiguous FFTs, no transposes)."""
+    return torch.fft.rfft(signal.unfold(-1, cfg.n_fft, cfg.hop_length) * window, dim=-1)
+
+
+def _overlap_add(frames: Tensor, hop: int, window: Tensor | None = None) -> Tensor:
+    """(B, F, n) frames (times `window` if given) starting every `hop` samples -> (B, (F-1)·hop + n)."""
+    batch, count, n = frames.shape
+    if n % hop == 0:
+        # Split each frame into n/hop blocks of one hop; block j of frame t lands on block t+j.
+        # n/hop strided multiply-adds instead of F.fold's im2col (several times faster on CPU).
+        blocks = frames.reshape(batch, count, n // hop, hop)
+        out = frames.new_zeros(batch, count + n // hop - 1, hop)
+        for j in range(n // hop):
+            if window is None:
+                out[:, j : j + count] += blocks[:, :, j]
+            else:
+                out[:, j : j + count].addcmul_(blocks[:, :, j], window[j * hop : (j + 1) * hop])
+        return out.reshape(batch, -1)
+    if window is not None:
+        frames = frames * window
+    length = (count - 1) * hop + n
+    return F.fold(frames.transpose(1, 2), (1, length), kernel_size=(1, n), stride=(1, hop)).reshape(batch, length)
 
 
 def _istft_frames(spec: Tensor, cfg: MelConfig, window: Tensor, envelope: Tensor) -> Tensor:
     """(B, n_freqs, F) -> (B, (F-1)·hop + n_fft): windowed overlap-add, envelope-normalised."""
-    frames = torch.fft.irfft(spec, n=cfg.n_fft, dim=1) * window[None, :, None]
-    length = (spec.shape[-1] - 1) * cfg.hop_length + cfg.n_fft
-    signal = F.fold(frames, (1, length), kernel_size=(1, cfg.n_fft), stride=(1, cfg.hop_length))
-    return signal.reshape(spec.shape[0], length) / envelope
+    return _irfft_overlap_add(spec.transpose(1, 2), cfg, window) / envelope
+
+
+def _irfft_overlap_add(spec: Tensor, cfg: MelConfig, window: Tensor) -> Tensor:
+    """(B, F, n_freqs) frame-major spectrum -> (B, (F-1)·hop + n_fft) windowed overlap-add."""
+    return _overlap_add(torch.fft.irfft(spec, n=cfg.n_fft, dim=-1), cfg.hop_length, window)
 
 
 def _envelope(cfg: MelConfig, frames: int, window: Tensor) -> Tensor:
-    length = (frames - 1) * cfg.hop_length + cfg.n_fft
-    squares = window.pow(2)[None, :, None].expand(1, cfg.n_fft, frames)
-    env = F.fold(squares, (1, length), kernel_size=(1, cfg.n_fft), stride=(1, cfg.hop_length)).reshape(length)
+    squares = window.pow(2)[None, None, :].expand(1, frames, cfg.n_fft)
+    env = _overlap_add(squares, cfg.hop_length).reshape(-1)
     # Only the outermost samples have a near-zero envelope; leaving them unnormalised avoids blow-up.
     return torch.where(env > 1e-3 * env.max(), env, torch.ones_like(env))
 
@@ -93,10 +119,14 @@ def _impose_padding(signal: Tensor, cfg: MelConfig, frames: int) -> Tensor:
         return signal
     length = min(frames * cfg.hop_length, total - start)
     right = total - start - length
-    inside = signal[:, start : start + length]
     mode = "constant" if cfg.padding == "end" else cfg.pad_mode
     if mode == "reflect" and length <= max(start, right):
         mode = "constant"  # too short to mirror; only happens for one or two frames
+    if mode == "constant":  # in place: no copy of the whole signal
+        signal[:, :start] = 0
+        signal[:, start + length :] = 0
+        return signal
+    inside = signal[:, start : start + length]
     return F.pad(inside.unsqueeze(1), (start, right), mode=mode).squeeze(1)
 
 
@@ -132,6 +162,14 @@ def peak_phase(magnitude: Tensor, cfg: MelConfig) -> Tensor:
     return torch.polar(torch.ones_like(magnitude), torch.remainder(phase, 2 * torch.pi))
 
 
+def _scale_to_magnitude(values: Tensor, magnitude: Tensor) -> Tensor:
+    """S · a/|a|, overwriting `values`. |a|² from the real and imaginary views with addcmul
+    is ~3x faster on CPU than complex abs(), which dominated an iteration's time."""
+    real, imag = values.real, values.imag
+    factor = magnitude * torch.rsqrt(torch.addcmul(real * real, imag, imag).add_(1e-32))
+    return torch.view_as_complex(torch.view_as_real(values).mul_(factor.unsqueeze(-1)))
+
+
 def griffin_lim(magnitude: Tensor, cfg: MelConfig, *, iterations: int = 32, momentum: float = 0.99,
                 generator: torch.Generator | None = None, init: str | Tensor = "peaks") -> Tensor:
     """Fast Griffin-Lim (Perraudin et al. 2013). (B, n_freqs, F) magnitude -> (B, F·hop) waveform.
@@ -153,15 +191,21 @@ def griffin_lim(magnitude: Tensor, cfg: MelConfig, *, iterations: int = 32, mome
         angles = torch.polar(torch.ones_like(magnitude), phase)
     else:
         raise ValueError(f"griffin_lim init={init!r}: expected 'peaks', 'random' or a tensor of phasors")
-    previous = torch.zeros_like(angles)
+    # Work frame-major (B, F, n_freqs) so every FFT runs over contiguous memory.
+    magnitude_t = magnitude.transpose(1, 2).contiguous()
+    spec = magnitude_t * angles.transpose(1, 2)
+    inverse_envelope = 1.0 / envelope
     blend = momentum / (1 + momentum)
+    previous = None
     for _ in range(iterations):
-        signal = _impose_padding(_istft_frames(magnitude * angles, cfg, window, envelope), cfg, frames)
-        rebuilt = _stft_frames(signal, cfg, window)
-        angles = rebuilt - blend * previous
-        angles = angles / (angles.abs() + 1e-16)
-        previous = rebuilt
-    signal = _istft_frames(magnitude * angles, cfg, window, envelope)
+        signal = _impose_padding(_irfft_overlap_add(spec, cfg, window).mul_(inverse_envelope), cfg, frames)
+        # Fast Griffin-Lim's step STFT(x_t) − β·STFT(x_{t−1}) equals STFT(x_t − β·x_{t−1}) since
+        # the STFT is linear: apply the momentum to the real signal (L samples) instead of the
+        # complex spectrogram (F × n_freqs × 2 values), and keep only the previous signal.
+        accelerated = _rfft_frames(signal if previous is None else signal - blend * previous, cfg, window)
+        previous = signal
+        spec = _scale_to_magnitude(accelerated, magnitude_t)
+    signal = _irfft_overlap_add(spec, cfg, window) * inverse_envelope
     start = left_pad(cfg)
     out = signal[:, start : start + frames * cfg.hop_length]
     if out.shape[-1] < frames * cfg.hop_length:  # "end"/"none" padding: the tail has no window
