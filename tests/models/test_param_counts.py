@@ -11,3 +11,18 @@ from _vocoder_checks import build_on_meta, param_count
 def test_hifigan_parameter_counts(variant, low, high):
     count = param_count(build_on_meta(lambda: HiFiGAN(HIFIGAN_CONFIGS[variant])))
     assert low < count < high, count
+
+
+def test_every_named_config_builds_with_its_family_default_mel():
+    from melwave.audio.config import PRESETS
+    from melwave.models.registry import _FAMILIES, families
+
+    checked = 0
+    for family in families():
+        cls = _FAMILIES[family]
+        for name, config in getattr(cls, "named_configs", {}).items():
+            model = build_on_meta(lambda: cls(config, PRESETS[cls.default_mel_preset]))
+            assert model.config == config and model.family == family, (family, name)
+            assert "debug" in cls.named_configs
+            checked += 1
+    assert checked >= 9

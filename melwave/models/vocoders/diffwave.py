@@ -170,6 +170,8 @@ class DiffWave(Vocoder):
     """mel (B, n_mels, F) -> wave (B, F·hop) by `inference_steps` reverse diffusion steps."""
 
     family = "diffwave"
+    named_configs = DIFFWAVE_CONFIGS  # "debug" is the tiny one for tests and CI
+    default_mel_preset = "hifigan-22k"
 
     def __init__(self, config: DiffWaveConfig = DIFFWAVE_CONFIGS["base"], mel_config: MelConfig = PRESETS["hifigan-22k"]):
         super().__init__(mel_config)

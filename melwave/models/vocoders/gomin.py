@@ -98,6 +98,8 @@ class GominGAN(WeightNormMixin, Vocoder):
     """mel (B, n_mels, F) -> wave (B, F · prod(upsample_strides)) in [-1, 1]."""
 
     family = "gomin-gan"
+    named_configs = GOMIN_CONFIGS  # "debug" is the tiny one for tests and CI
+    default_mel_preset = "gomin-24k"
 
     def __init__(self, config: GominGANConfig = GOMIN_CONFIGS["gomin"], mel_config: MelConfig = PRESETS["gomin-24k"]):
         super().__init__(mel_config)

@@ -77,6 +77,8 @@ class MelGAN(WeightNormMixin, Vocoder):
     """mel (B, n_mels, F) -> wave (B, F · prod(upsample_rates)) in [-1, 1]."""
 
     family = "melgan"
+    named_configs = MELGAN_CONFIGS  # "debug" is the tiny one for tests and CI
+    default_mel_preset = "melgan-22k"
 
     def __init__(self, config: MelGANConfig = MELGAN_CONFIGS["melgan"], mel_config: MelConfig = PRESETS["melgan-22k"]):
         super().__init__(mel_config)

@@ -52,6 +52,8 @@ class Vocos(Vocoder):
     """mel (B, n_mels, F) -> wave (B, F·hop)."""
 
     family = "vocos"
+    named_configs = VOCOS_CONFIGS  # "debug" is the tiny one for tests and CI
+    default_mel_preset = "hifigan-22k"
 
     def __init__(self, config: VocosConfig = VOCOS_CONFIGS["vocos"], mel_config: MelConfig = PRESETS["hifigan-22k"]):
         super().__init__(mel_config)
