@@ -107,7 +107,7 @@ class Recipe(abc.ABC):
     def make_optimizer(self, parameters: Iterable[nn.Parameter], learning_rate: float | None = None) -> torch.optim.Optimizer:
         """AdamW with the run's learning rate, betas and weight decay."""
         train = self.config.train
-        return torch.optim.AdamW(list(parameters), lr=learning_rate or train.learning_rate,
+        return torch.optim.AdamW(list(parameters), lr=learning_rate if learning_rate is not None else train.learning_rate,
                                  betas=tuple(train.betas), weight_decay=train.weight_decay)
 
     def make_scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.ExponentialLR:
