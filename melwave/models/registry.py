@@ -10,11 +10,13 @@ Standard HiFi-GAN `{"generator": state_dict}` checkpoints (`.pt/.pth/.pth.tar/.c
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from torch.nn.utils import parametrize
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
@@ -51,7 +53,8 @@ def register_named(name: str, description: str) -> Callable[[Callable[..., Vocod
 
 
 def _ensure_builtins() -> None:
-    # Importing the vocoder modules runs their register_* decorators.
+    # Importing the vocoder and generator modules runs their register_* decorators.
+    import melwave.models.generators  # noqa: F401
     import melwave.models.vocoders  # noqa: F401
 
 
@@ -79,9 +82,22 @@ def save_model(model: torch.nn.Module, path: str | Path, *, overwrite: bool = Fa
         **(extra or {}),
     }
     # safetensors refuses shared storage; clone makes every tensor its own.
-    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in _plain(model).state_dict().items()}
     atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata={"melwave": json.dumps(header)}), overwrite=overwrite)
     return path
+
+
+def _plain(model: torch.nn.Module) -> torch.nn.Module:
+    """The model with parametrizations (weight norm) folded into plain tensors: the layout
+    `from_config` builds, so the file loads. The caller's model is left as it was."""
+    if not any(parametrize.is_parametrized(m) for m in model.modules()):
+        return model
+    model = copy.deepcopy(model)
+    for module in model.modules():
+        if parametrize.is_parametrized(module):
+            for name in list(module.parametrizations.keys()):
+                parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+    return model
 
 
 def read_header(path: str | Path) -> dict[str, Any]:

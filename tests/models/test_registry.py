@@ -1,0 +1,135 @@
+"""Registry: save_model/load_model round trips, load_vocoder by name and path, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import melwave
+from melwave.audio.config import PRESETS
+from melwave.errors import CheckpointError, MelwaveError, OutputExistsError
+from melwave.models.registry import available_vocoders, families, load_model, load_vocoder, read_header, save_model
+from melwave.models.vocoders.griffinlim import GriffinLim, GriffinLimConfig
+from melwave.models.vocoders.hifigan import HIFIGAN_CONFIGS, HiFiGAN
+
+
+def test_builtins_are_registered():
+    assert {"hifigan-universal", "hifigan-ljspeech", "griffinlim"} <= set(available_vocoders())
+    assert {"hifigan", "griffinlim"} <= set(families())
+
+
+def test_hifigan_round_trip(tmp_path):
+    torch.manual_seed(0)
+    cfg = PRESETS["cwgan-22k-log"]  # 128 mels: the file's mel config must come back, not a default
+    model = HiFiGAN(HIFIGAN_CONFIGS["v3"], cfg).eval()
+    path = save_model(model, tmp_path / "voc.safetensors")
+    loaded = load_model(path)
+    assert isinstance(loaded, HiFiGAN) and loaded.config == model.config and loaded.mel_config == cfg
+    assert loaded.name == "voc"
+    mel = torch.randn(1, 128, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(mel), model(mel), rtol=0, atol=0)
+    # load_vocoder accepts the path and a folder holding model.safetensors.
+    folder = tmp_path / "run"
+    save_model(model, folder / "model.safetensors")
+    assert load_vocoder(folder).name == "run"
+    assert load_vocoder(str(path)).mel_config == cfg
+    header = read_header(path)
+    assert header["family"] == "hifigan" and header["mel_config"] == cfg.to_dict()
+
+
+def test_weight_norm_model_saves_folded(tmp_path):
+    # Saving mid-training (weight norm applied) writes the inference layout, and leaves the
+    # caller's model parametrised.
+    torch.manual_seed(0)
+    model = HiFiGAN(HIFIGAN_CONFIGS["v3"]).eval()
+    model.apply_weight_norm()
+    loaded = load_model(save_model(model, tmp_path / "wn.safetensors"))
+    assert any("parametrizations" in k for k in model.state_dict())
+    mel = torch.randn(1, 80, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(mel), model(mel), rtol=1e-5, atol=1e-6)
+
+
+def test_griffinlim_round_trip(tmp_path):
+    cfg = PRESETS["gomin-24k"]
+    voc = GriffinLim(cfg, GriffinLimConfig(iterations=8, init="random", seed=3))
+    loaded = load_model(save_model(voc, tmp_path / "gl.safetensors"))
+    assert isinstance(loaded, GriffinLim) and loaded.config == voc.config and loaded.mel_config == cfg
+    mel = voc.prepare_melspectrogram(torch.randn(4800) * 0.1)
+    torch.testing.assert_close(loaded.synthesize(mel), voc.synthesize(mel))
+
+
+def test_save_refuses_other_suffixes_and_existing_files(tmp_path):
+    model = HiFiGAN(HIFIGAN_CONFIGS["v3"])
+    with pytest.raises(CheckpointError, match=".safetensors"):
+        save_model(model, tmp_path / "m.pt")
+    save_model(model, tmp_path / "m.safetensors")
+    with pytest.raises(OutputExistsError):
+        save_model(model, tmp_path / "m.safetensors")
+    save_model(model, tmp_path / "m.safetensors", overwrite=True)
+
+
+def test_load_vocoder_errors_name_the_problem(tmp_path):
+    with pytest.raises(CheckpointError, match="unknown vocoder 'hifigan-nope'.*griffinlim"):
+        load_vocoder("hifigan-nope")
+    with pytest.raises(CheckpointError, match="does/not/exist"):
+        load_vocoder(tmp_path / "does/not/exist.safetensors")
+    (tmp_path / "m.onnx").write_bytes(b"x")
+    with pytest.raises(CheckpointError, match="unsupported model file type '.onnx'"):
+        load_vocoder(tmp_path / "m.onnx")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(CheckpointError, match="junk.safetensors: not a readable safetensors"):
+        load_vocoder(tmp_path / "junk.safetensors")
+    with pytest.raises(CheckpointError, match="no such model file"):
+        load_model(tmp_path)  # a folder without model.safetensors
+
+
+def _write(path, header, state=None):
+    save_file(state or {"x": torch.zeros(1)}, str(path), metadata=None if header is None else {"melwave": header})
+    return path
+
+
+@pytest.mark.parametrize("header, message", [
+    (None, "no melwave header"),
+    ("{not json", "not valid JSON"),
+    (json.dumps({"format": "other"}), "header format"),
+    (json.dumps({"format": "melwave-model", "version": 7}), "version 7"),
+    (json.dumps({"format": "melwave-model", "version": 1, "family": "wavenet"}), "unknown model family 'wavenet'"),
+    (json.dumps({"format": "melwave-model", "version": 1, "family": "hifigan", "mel_config": {"n_mel": 80}}), "n_mel"),
+    (json.dumps({"format": "melwave-model", "version": 1, "family": "hifigan", "mel_config": {},
+                 "model_config": {"upsample_rates": "abc"}}), "model_config"),
+    (json.dumps({"format": "melwave-model", "version": 1, "family": "hifigan", "mel_config": {},
+                 "model_config": {"layers": 3}}), "layers"),
+    (json.dumps({"format": "melwave-model", "version": 1, "family": "hifigan", "mel_config": {}, "model_config": {}}),
+     "weights do not match"),
+])
+def test_bad_model_files(tmp_path, header, message):
+    path = _write(tmp_path / "bad.safetensors", header)
+    with pytest.raises(CheckpointError, match=message) as info:
+        load_model(path)
+    assert "bad.safetensors" in str(info.value) and isinstance(info.value, MelwaveError)
+
+
+def test_wrong_shapes_are_a_checkpoint_error(tmp_path):
+    model = HiFiGAN(HIFIGAN_CONFIGS["v3"])
+    path = save_model(model, tmp_path / "m.safetensors")
+    header = read_header(path)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["conv_post.weight"] = torch.zeros(1, 32, 3)
+    _write(tmp_path / "shape.safetensors", json.dumps(header), state)
+    with pytest.raises(CheckpointError, match="shape.safetensors.*do not match"):
+        load_model(tmp_path / "shape.safetensors")
+
+
+def test_top_level_api():
+    voc = melwave.load_vocoder("griffinlim")
+    mel = voc.prepare_melspectrogram(torch.randn(22050) * 0.1)
+    assert mel.shape == (80, 86)
+    assert voc(mel[None]).shape == (1, 86 * 256)
+    assert voc.mel_config == PRESETS["hifigan-22k"]
+    gomin = melwave.load_vocoder("griffinlim", mel_config=PRESETS["gomin-24k"])
+    assert gomin.mel_config == PRESETS["gomin-24k"] and gomin.sample_rate == 24000
