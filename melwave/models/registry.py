@@ -10,7 +10,6 @@ Standard HiFi-GAN `{"generator": state_dict}` checkpoints (`.pt/.pth/.pth.tar/.c
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any, Callable
@@ -82,22 +81,23 @@ def save_model(model: torch.nn.Module, path: str | Path, *, overwrite: bool = Fa
         **(extra or {}),
     }
     # safetensors refuses shared storage; clone makes every tensor its own.
-    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in _plain(model).state_dict().items()}
+    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in _plain_state(model).items()}
     atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata={"melwave": json.dumps(header)}), overwrite=overwrite)
     return path
 
 
-def _plain(model: torch.nn.Module) -> torch.nn.Module:
-    """The model with parametrizations (weight norm) folded into plain tensors: the layout
+def _plain_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict with parametrizations (weight norm) folded into plain tensors: the layout
     `from_config` builds, so the file loads. The caller's model is left as it was."""
+    state = model.state_dict()
     if not any(parametrize.is_parametrized(m) for m in model.modules()):
-        return model
-    model = copy.deepcopy(model)
-    for module in model.modules():
+        return state
+    plain = {k: v for k, v in state.items() if ".parametrizations." not in k}
+    for prefix, module in model.named_modules():
         if parametrize.is_parametrized(module):
-            for name in list(module.parametrizations.keys()):
-                parametrize.remove_parametrizations(module, name, leave_parametrized=True)
-    return model
+            for name in module.parametrizations.keys():
+                plain[f"{prefix}.{name}" if prefix else name] = getattr(module, name)
+    return plain
 
 
 def read_header(path: str | Path) -> dict[str, Any]:
