@@ -118,14 +118,7 @@ class VGGish:
         self.device = device
         self.batch_size = batch_size
         self.name = "vggish-pca" if pca is not None else "vggish"
-        self.network = VGGishNetwork()
-        state = _load_state(self.weights_path, "VGGish weights")
-        try:
-            self.network.load_state_dict(state, strict=True)
-        except RuntimeError as err:
-            raise CheckpointError(f"{self.weights_path}: does not match the torchvggish layout "
-                                  f"(features.* convs + embeddings.* linears): {str(err).splitlines()[1:3]}") from None
-        self.network.to(device).eval()
+        # PCA first: it is small, so a bad PCA file fails before 290 MB of weights are read.
         self.pca_vectors = self.pca_means = None
         if self.pca_path is not None:
             pca_state = _load_state(self.pca_path, "VGGish PCA")
@@ -136,6 +129,17 @@ class VGGish:
                 raise CheckpointError(f"{self.pca_path}: PCA file lacks {err}; expected pca_eigen_vectors and pca_means") from None
             if self.pca_vectors.shape != (128, 128) or self.pca_means.shape != (1, 128):
                 raise CheckpointError(f"{self.pca_path}: PCA shapes {self.pca_vectors.shape}/{self.pca_means.shape}, expected (128, 128)/(128, 1)")
+        state = _load_state(self.weights_path, "VGGish weights")
+        # Built on the meta device and filled by assignment: no time spent initialising 72M
+        # parameters that the file replaces anyway.
+        with torch.device("meta"):
+            self.network = VGGishNetwork()
+        try:
+            self.network.load_state_dict(state, strict=True, assign=True)
+        except RuntimeError as err:
+            raise CheckpointError(f"{self.weights_path}: does not match the torchvggish layout "
+                                  f"(features.* convs + embeddings.* linears): {str(err).splitlines()[1:3]}") from None
+        self.network.to(device).eval()
 
     @property
     def cache_key(self) -> str:
