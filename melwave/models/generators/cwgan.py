@@ -1,0 +1,318 @@
+"""Conditional mel generator of the CWGAN-GP source system, deep or as parallel time strips.
+
+    noise z (B, z_dim) + one label index per condition (B, K)  ->  mel (B, n_mels, frames)
+
+DCGAN-style: z -> Linear -> (c0, h0, w0) map; each condition's embedding becomes `cond_maps`
+(h0, w0) maps concatenated to it; then len(channels) × [ConvTranspose(k4, s2), BatchNorm,
+LeakyReLU(0.2)] doubling both axes, the last one to a single channel without norm.
+
+Strips (`strips = G > 1`): the source trained 8 independent small generators, each drawing one
+time strip from the same z and labels. Here the G generators are ONE module whose every layer is
+grouped (grouped linear, grouped transposed convolutions, per-channel BatchNorm), so all strips come
+out of a single forward pass; `split_strips` returns the G generators as separate modules with the
+same weights, the sequential reference. Neighbouring strips may overlap by `strip_overlap` frames
+and are crossfaded linearly there, so the seams don't click.
+
+The network works on normalised values; `generate` de-normalises with the per-bin statistics the
+model stores (buffers `mel_mean`, `mel_std`) into the model's `MelConfig` units, so any vocoder
+made for that MelConfig can play the result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from melwave.audio.config import MelConfig
+from melwave.data.labelled import Vocabulary
+from melwave.errors import ConfigError
+from melwave.models.base import MelGenerator
+from melwave.models.registry import register_family
+
+
+@dataclass(frozen=True)
+class CWGANConfig:
+    """Generator architecture (saved with the weights; the mel size comes from the MelConfig).
+
+    conditions:    [{name, values}] — filled from the training data's labels.
+    frames:        output frames (for strips: G·(strip_frames − overlap) + overlap).
+    z_dim:         noise size.
+    channels:      channels[0] is the Linear's output map; each further entry is one upsampling
+                   layer's output; a final upsampling layer goes to 1 channel.
+                   Upsamplings = len(channels); n_mels and strip frames must divide by 2**len.
+    cond_maps:     (h0, w0) maps per condition from its embedding (the source: 1).
+    strips:        1 = one deep generator; G > 1 = G strip generators run as one grouped network.
+    strip_overlap: frames shared by neighbouring strips, crossfaded linearly.
+    slope:         LeakyReLU negative slope.
+    """
+
+    conditions: tuple[dict, ...] = ()
+    frames: int = 64
+    z_dim: int = 64
+    channels: tuple[int, ...] = (128, 64, 32, 16)
+    cond_maps: int = 1
+    strips: int = 1
+    strip_overlap: int = 0
+    slope: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.z_dim < 1 or self.cond_maps < 1 or self.strips < 1 or self.strip_overlap < 0:
+            raise ConfigError("model: z_dim, cond_maps, strips must be >= 1 and strip_overlap >= 0")
+        if not self.channels or any(c < 1 for c in self.channels):
+            raise ConfigError(f"model.channels={self.channels}: expected positive channel counts")
+        strip = self.frames + (self.strips - 1) * self.strip_overlap
+        if strip % self.strips:
+            raise ConfigError(f"model: frames={self.frames} with strips={self.strips} and strip_overlap="
+                              f"{self.strip_overlap} does not split into equal strips")
+        if self.strips > 1 and self.strip_overlap >= self.strip_frames:
+            raise ConfigError(f"model.strip_overlap={self.strip_overlap}: must be < strip width {self.strip_frames}")
+        if self.strip_frames % self.scale:
+            raise ConfigError(f"model: strip width {self.strip_frames} frames must divide by 2**len(channels) = {self.scale}")
+
+    @property
+    def scale(self) -> int:
+        return 2 ** len(self.channels)
+
+    @property
+    def strip_frames(self) -> int:
+        return (self.frames + (self.strips - 1) * self.strip_overlap) // self.strips
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return Vocabulary.from_list(self.conditions, source="model.conditions")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "CWGANConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"cwgan config: unknown field(s) {unknown}; valid: {sorted(known)}")
+        values = dict(data)
+        for key in ("conditions", "channels"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+# Named configs (`model.preset` in run configs); conditions come from the data.
+CONFIGS: dict[str, CWGANConfig] = {
+    # The default: 80 mels × 64 frames (0.74 s) under the hifigan-22k MelConfig; 0.34M parameters,
+    # small enough for WGAN-GP (5 critic updates per step) to make progress on a shared 2-core CPU.
+    "small": CWGANConfig(frames=64, z_dim=64, channels=(128, 64, 32, 16)),
+    # The source's sizes: 128 × 128, z 64, 512×4×4 -> 5 transposed convolutions 512..64 -> 1.
+    "source": CWGANConfig(frames=128, z_dim=64, channels=(512, 512, 256, 128, 64)),
+    # Strips: 8 small generators, 80 × 16 frames each, overlapping by 4 frames (100 frames in all).
+    "strips": CWGANConfig(frames=100, z_dim=64, channels=(64, 32, 16), strips=8, strip_overlap=4),
+    # The source's strips: 8 × (128 × 16), no seam handling.
+    "strips-source": CWGANConfig(frames=128, z_dim=64, channels=(256, 128, 64, 32), strips=8),
+    "debug": CWGANConfig(frames=16, z_dim=8, channels=(8, 4)),
+    "strips-debug": CWGANConfig(frames=20, z_dim=8, channels=(8, 4), strips=4, strip_overlap=4),
+}
+
+
+def init_weights(module: nn.Module) -> None:
+    """N(0, 0.02) weights as in the source (DCGAN); norms start at scale 1, shift 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Embedding)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, GroupedLinear):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) and m.affine:
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+class GroupedLinear(nn.Module):
+    """G independent Linear layers on the same input: (B, in) -> (B, G, out)."""
+
+    def __init__(self, groups: int, in_features: int, out_features: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(groups, out_features, in_features))
+        self.bias = nn.Parameter(torch.zeros(groups, out_features))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.einsum("bi,goi->bgo", x, self.weight) + self.bias
+
+
+def crossfade_windows(strips: int, width: int, overlap: int) -> Tensor:
+    """(G, width) weights that sum to 1 at every output frame after overlap-add."""
+    windows = torch.ones(strips, width)
+    if overlap:
+        ramp = torch.arange(1, overlap + 1, dtype=torch.float32) / (overlap + 1)
+        windows[1:, :overlap] = ramp
+        windows[:-1, width - overlap:] = 1 - ramp
+    return windows
+
+
+def join_strips(strips: Tensor, overlap: int, windows: Tensor | None = None) -> Tensor:
+    """(B, G, n_mels, S) -> (B, n_mels, G·(S − overlap) + overlap), crossfading the overlaps."""
+    batch, groups, mels, width = strips.shape
+    if overlap == 0:
+        return strips.permute(0, 2, 1, 3).reshape(batch, mels, groups * width)
+    if windows is None:
+        windows = crossfade_windows(groups, width, overlap).to(strips)
+    weighted = strips * windows[None, :, None, :]
+    frames = groups * (width - overlap) + overlap
+    # fold = overlap-add: blocks (n_mels × 1 × S) placed every S − overlap frames.
+    columns = weighted.permute(0, 2, 3, 1).reshape(batch, mels * width, groups)
+    out = F.fold(columns, output_size=(1, frames), kernel_size=(1, width), stride=(1, width - overlap))
+    return out[:, :, 0, :]
+
+
+def cut_strips(mel: Tensor, strips: int, overlap: int) -> Tensor:
+    """(B, n_mels, frames) -> (B, G, n_mels, S): the strips a strip critic judges."""
+    width = (mel.shape[-1] + (strips - 1) * overlap) // strips
+    return mel.unfold(-1, width, width - overlap).permute(0, 2, 1, 3)
+
+
+@register_family
+class CWGANGenerator(MelGenerator):
+    """labels (B, K) long + z (B, z_dim) -> normalised mel (B, n_mels, frames) (`forward`),
+    or de-normalised mel in `mel_config` units (`generate`)."""
+
+    family = "cwgan"
+
+    def __init__(self, config: CWGANConfig, mel_config: MelConfig):
+        super().__init__()
+        if not config.conditions:
+            raise ConfigError("cwgan: the model needs at least one condition (model.conditions)")
+        if mel_config.n_mels % config.scale:
+            raise ConfigError(f"cwgan: n_mels={mel_config.n_mels} must divide by 2**len(channels) = {config.scale}")
+        self.config = config
+        self.mel_config = mel_config
+        self.vocabulary = config.vocabulary
+        groups = config.strips
+        self.h0, self.w0 = mel_config.n_mels // config.scale, config.strip_frames // config.scale
+        c0 = config.channels[0]
+        self.project = GroupedLinear(groups, config.z_dim, c0 * self.h0 * self.w0)
+        self.project_norm = nn.BatchNorm2d(groups * c0)
+        self.embeddings = nn.ModuleList(
+            nn.Embedding(len(c.values), groups * config.cond_maps * self.h0 * self.w0) for c in self.vocabulary.conditions)
+        widths = [c0 + len(self.embeddings) * config.cond_maps, *config.channels[1:], 1]
+        self.ups = nn.ModuleList(
+            nn.ConvTranspose2d(groups * cin, groups * cout, 4, 2, 1, groups=groups) for cin, cout in zip(widths, widths[1:]))
+        self.norms = nn.ModuleList(nn.BatchNorm2d(groups * cout) for cout in widths[1:-1])
+        # Normalisation statistics of the training mels, per mel bin (set by the recipe).
+        self.register_buffer("mel_mean", torch.zeros(mel_config.n_mels))
+        self.register_buffer("mel_std", torch.ones(mel_config.n_mels))
+        # How many mel frames the statistics came from; 0 until the recipe sets them.
+        self.register_buffer("stats_frames", torch.zeros((), dtype=torch.long))
+        self.register_buffer("windows", crossfade_windows(groups, config.strip_frames, config.strip_overlap), persistent=False)
+        init_weights(self)
+
+    @classmethod
+    def from_config(cls, model_config: dict, mel_config: MelConfig) -> "CWGANGenerator":
+        return cls(CWGANConfig.from_dict(model_config), mel_config)
+
+    def config_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config)
+
+    @property
+    def frames(self) -> int:
+        return self.config.frames
+
+    @property
+    def device(self) -> torch.device:
+        return self.mel_mean.device
+
+    def set_statistics(self, mean: Tensor, std: Tensor, frames: int) -> None:
+        """Store per-bin (n_mels,) mean and std of `frames` training mel frames (mel_config units)."""
+        self.mel_mean.copy_(mean)
+        self.mel_std.copy_(std)
+        self.stats_frames.fill_(int(frames))
+
+    def normalize(self, mel: Tensor) -> Tensor:
+        return (mel - self.mel_mean[:, None]) / self.mel_std[:, None]
+
+    def denormalize(self, values: Tensor) -> Tensor:
+        return values * self.mel_std[:, None] + self.mel_mean[:, None]
+
+    def strips_forward(self, z: Tensor, labels: Tensor) -> Tensor:
+        """(B, z_dim), (B, K) -> (B, G, n_mels, strip_frames): every strip in one pass."""
+        groups, c0 = self.config.strips, self.config.channels[0]
+        batch = z.shape[0]
+        x = self.project(z).view(batch, groups * c0, self.h0, self.w0)
+        x = F.leaky_relu(self.project_norm(x), self.config.slope).view(batch, groups, c0, self.h0, self.w0)
+        maps = [emb(labels[:, k]).view(batch, groups, self.config.cond_maps, self.h0, self.w0)
+                for k, emb in enumerate(self.embeddings)]
+        x = torch.cat([x, *maps], dim=2).flatten(1, 2)
+        for i, up in enumerate(self.ups):
+            x = up(x)
+            if i < len(self.norms):
+                x = F.leaky_relu(self.norms[i](x), self.config.slope)
+        return x  # (B, G, n_mels, S): one output channel per group
+
+    def forward(self, z: Tensor, labels: Tensor) -> Tensor:
+        """Normalised mel (B, n_mels, frames)."""
+        strips = self.strips_forward(z, labels)
+        return join_strips(strips, self.config.strip_overlap, self.windows)
+
+    def check_labels(self, labels: Tensor) -> Tensor:
+        sizes = torch.tensor(self.vocabulary.sizes, device=labels.device)
+        if labels.ndim != 2 or labels.shape[1] != len(sizes):
+            raise ConfigError(f"labels: expected (B, {len(sizes)}) indices for {list(self.vocabulary.names)}, "
+                              f"got shape {tuple(labels.shape)}")
+        if (labels < 0).any() or (labels >= sizes).any():
+            raise ConfigError(f"labels out of range for {self.vocabulary.describe()}")
+        return labels.long()
+
+    @torch.no_grad()
+    def generate(self, labels: Tensor, z: Tensor | None = None, *, generator: torch.Generator | None = None) -> Tensor:
+        """(B, K) label indices -> (B, n_mels, frames) in mel_config units (eval mode)."""
+        labels = self.check_labels(labels.to(self.device))
+        if z is None:
+            z = torch.randn(labels.shape[0], self.config.z_dim, generator=generator).to(self.device)
+        mel = self.denormalize(self(z.to(self.device), labels))
+        if self.mel_config.compression == "log":
+            # Nothing is quieter than the analysis floor; values below it are generator noise.
+            mel = mel.clamp(min=float(torch.log(torch.tensor(self.mel_config.log_clamp))))
+        return mel
+
+    def labels_for(self, conditions: Mapping[str, str], batch: int = 1) -> Tensor:
+        """{name: value} (all conditions) -> (batch, K) indices; unknown names/values list the valid ones."""
+        return torch.tensor([self.vocabulary.encode(dict(conditions), source="conditions")] * batch, dtype=torch.long)
+
+
+def split_strips(model: CWGANGenerator) -> list[CWGANGenerator]:
+    """The G strip generators of a grouped model as G separate one-strip modules (same weights).
+
+    Running them one after another and joining the strips is the sequential reference that the
+    grouped forward pass must equal.
+    """
+    cfg = model.config
+    groups = cfg.strips
+    single_cfg = dataclasses.replace(cfg, strips=1, frames=cfg.strip_frames, strip_overlap=0)
+    state = model.state_dict()
+    pieces = []
+    for g in range(groups):
+        single = CWGANGenerator(single_cfg, model.mel_config)
+        sliced = {}
+        for key, value in single.state_dict().items():
+            full = state[key]
+            if key.startswith("project."):
+                sliced[key] = full[g:g + 1]
+            elif key.startswith("embeddings."):
+                sliced[key] = full.view(full.shape[0], groups, -1)[:, g].contiguous()
+            elif key in ("mel_mean", "mel_std", "stats_frames") or value.ndim == 0:
+                sliced[key] = full
+            else:  # conv weights (G·cin, cout, k, k) and per-channel norm vectors (G·c,)
+                size = value.shape[0]
+                sliced[key] = full[g * size:(g + 1) * size]
+        single.load_state_dict(sliced)
+        single.train(model.training)
+        pieces.append(single)
+    return pieces
+
+
+def sequential_strips(pieces: list[CWGANGenerator], z: Tensor, labels: Tensor, overlap: int) -> Tensor:
+    """Run strip generators one after another: (B, n_mels, frames), normalised."""
+    strips = torch.stack([piece.strips_forward(z, labels)[:, 0] for piece in pieces], dim=1)
+    return join_strips(strips, overlap)
