@@ -47,3 +47,14 @@ def test_config_rejects_unknown_keys_and_wrong_hop():
 
 def test_output_depends_on_local_mel_only(tiny):
     check_receptive_field(tiny)
+
+
+def test_training_form_saves_through_folded_copy(tiny, tmp_path):
+    from melwave.models.registry import load_model, save_model
+
+    tiny.apply_weight_norm()
+    path = save_model(tiny.folded(), tmp_path / "g.safetensors")
+    assert any("parametrizations" in k for k in tiny.state_dict())  # the original keeps training form
+    mel = torch.randn(1, 80, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(load_model(path)(mel), tiny.eval()(mel), atol=1e-5, rtol=1e-4)

@@ -81,5 +81,8 @@ class ISTFTHead(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.out(x.transpose(1, 2)).transpose(1, 2)  # (B, 2·n_freqs, F)
+        # The FFT runs in float32 even under bf16/fp16 autocast (no half-precision complex FFT
+        # of arbitrary size, and exp() of log-magnitudes needs the range).
+        x = x.float()
         log_magnitude, phase = x.chunk(2, dim=1)
         return self.istft(self.spectrum(log_magnitude, phase))

@@ -45,3 +45,15 @@ class WeightNormMixin:
 
     def remove_weight_norm(self):
         return remove_weight_norm(self)
+
+    def folded(self):
+        """A copy with weight norm folded away (what `save_model` should be given while training).
+
+        Rebuilt from `config`/`mel_config` rather than deep-copied: torch cannot deep-copy
+        parametrized modules.
+        """
+        twin = type(self)(self.config, self.mel_config)
+        if has_weight_norm(self):
+            apply_weight_norm(twin)
+        twin.load_state_dict(self.state_dict())
+        return remove_weight_norm(twin).train(self.training)
