@@ -73,3 +73,21 @@ def test_finetune_init_reproduces_the_pretrained_generator_under_weight_norm():
     with torch.no_grad():
         torch.testing.assert_close(generator(mel), pretrained(mel), rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(recipe.export_model()(mel), pretrained(mel), rtol=1e-4, atol=1e-5)
+
+
+def test_gradient_clipping_and_exponential_lr_decay():
+    _, recipe = make_recipe("hifigan-v3.debug", ["train.grad_clip=0.001", "train.lr_decay=0.5", "train.lr_decay_every=2"])
+    lrs = []
+    for step in range(4):
+        metrics = recipe.train_step(batch(), TrainState(step=step))
+        lrs.append(metrics["lr"])
+        clipped = torch.norm(torch.stack([p.grad.norm() for p in recipe.modules["generator"].parameters() if p.grad is not None]))
+        assert metrics["g_grad_norm"] > 0.001 and float(clipped) <= 0.001 * 1.01
+    assert lrs == [2e-4, 1e-4, 1e-4, 5e-5]   # halved after every second step
+
+
+def test_bf16_autocast_step_runs_and_keeps_fp32_weights():
+    _, recipe = make_recipe("hifigan-v3.debug", ["train.precision=bf16"])
+    metrics = recipe.train_step(batch(), TrainState(step=5))
+    assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+    assert all(p.dtype == torch.float32 for p in recipe.modules["generator"].parameters())
