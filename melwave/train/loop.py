@@ -159,6 +159,9 @@ def _train(config: RunConfig, data_dir, run_dir: Path, info: dist_utils.Distribu
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         handler = _add_file_log(run_dir)
+    else:
+        # Other ranks would repeat rank 0's lines; they still report warnings and errors.
+        logging.getLogger("melwave").setLevel(logging.WARNING)
     dist_utils.barrier(info)
     try:
         return _run(config, data_dir, run_dir, info, resume=resume, init=init, on_finish=on_finish)
@@ -214,6 +217,9 @@ def _run(config: RunConfig, data_dir, run_dir: Path, info: dist_utils.Distribute
                  config.model.family, config.recipe.name, train_cfg.steps, info.device, info.world_size,
                  ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in n_params.items()), len(train_set),
                  f", {len(val_set)} validation clips" if val_set is not None else "")
+        skipped = list(getattr(train_set, "problems", [])) + list(getattr(val_set, "problems", []))
+        if skipped:
+            log.warning("%d file(s) could not be read and were skipped (listed above)", len(skipped))
 
     last_checkpoint = latest[0] if latest else None
     window_start, window_steps, started = time.monotonic(), 0, time.monotonic()
