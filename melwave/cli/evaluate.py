@@ -69,7 +69,8 @@ def run_generator(args: argparse.Namespace) -> int:
     evaluation = evaluate_generator(args.real, args.fake, mel_config=get_preset(args.mel_preset) if args.mel_preset else None,
                                     frames=args.frames, style=STYLE_SOURCE if args.image_style == "source" else STYLE_DEFAULT,
                                     embedding=embedding, cache=cache, classifier=classifier, report=report,
-                                    progress=False if args.no_progress else None, device=device)
+                                    progress=False if args.no_progress else None, device=device,
+                                    image_fid=not args.no_image_fid)
     print(evaluation.format_table())
     for condition in evaluation.conditions:
         per_value = ", ".join(f"{v} {a:.2f}" for v, a in condition.per_value.items())
@@ -131,5 +132,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     generator.add_argument("--frames", type=int, help="crop/pad mels to this many frames (default: median generated length)")
     generator.add_argument("--image-style", choices=("default", "source"), default="default",
                            help="mel image rendering: default (jet, -60..60 dB) or source (jet, linear power 0..5, as the CWGAN paper)")
+    generator.add_argument("--no-image-fid", action="store_true", help="skip FID/KID on mel images (the Inception network is the "
+                           "slow part on a CPU)")
     common(generator, "evaluation-generator")
     generator.set_defaults(func=run_generator)
