@@ -37,11 +37,27 @@ table.summary th,table.summary td{border:1px solid #bbb;padding:.25em .6em;text-
 table.summary th:first-child,table.summary td:first-child{text-align:left}
 table.summary td.best{font-weight:bold;background:#e6f4e6}
 .row{display:flex;flex-wrap:wrap;gap:.8em;margin:.5em 0 1.2em}
-figure.entry{margin:0;padding:.4em;background:#fff;border:1px solid #ddd;border-radius:4px;width:410px}
-figure.entry img{display:block;width:400px;height:160px;image-rendering:pixelated}
-figure.entry audio{width:400px;margin-top:.3em}
+figure.entry{margin:0;padding:.4em;background:#fff;border:1px solid #ddd;border-radius:4px;width:330px}
+figure.entry img{display:block;width:320px;height:128px}
+figure.entry audio{width:320px;margin-top:.3em}
 figcaption{font-size:.85em}figcaption .metrics{color:#555}
 p.note{color:#555;font-size:.9em}
+"""
+
+
+# After loading, the page records on <body> how many images decoded and how many players found
+# their audio (data-images-ok / data-audio-ok): a headless browser's DOM dump then shows whether
+# every file the report links really loads.
+_SELF_CHECK = """
+function melwaveCheck(){
+  var imgs=[].slice.call(document.images), auds=[].slice.call(document.querySelectorAll('audio'));
+  document.body.dataset.imagesTotal=imgs.length;
+  document.body.dataset.imagesOk=imgs.filter(function(i){return i.complete&&i.naturalWidth>0;}).length;
+  document.body.dataset.audioTotal=auds.length;
+  document.body.dataset.audioOk=auds.filter(function(a){return a.readyState>=1&&!a.error;}).length;
+}
+window.addEventListener('load',melwaveCheck);
+document.querySelectorAll('audio').forEach(function(a){a.addEventListener('loadedmetadata',melwaveCheck);});
 """
 
 
@@ -145,7 +161,7 @@ class HtmlReport:
     @staticmethod
     def _entry_html(entry: Entry) -> str:
         metrics = ", ".join(f"{html.escape(k)} {format_value(v)}" for k, v in entry.metrics.items())
-        audio = (f"<audio controls preload=\"none\" src=\"{html.escape(entry.audio)}\"></audio>" if entry.audio else "")
+        audio = (f"<audio controls preload=\"metadata\" src=\"{html.escape(entry.audio)}\"></audio>" if entry.audio else "")
         return (f"<figure class=\"entry\"><img src=\"{html.escape(entry.image)}\" alt=\"mel of {html.escape(entry.label)}\">"
                 f"{audio}<figcaption><b>{html.escape(entry.label)}</b> <span class=\"metrics\">{metrics}</span>"
                 f"</figcaption></figure>")
@@ -159,7 +175,7 @@ class HtmlReport:
             parts.append(f"<h2>{html.escape(title)}</h2>")
             for name, entries in groups:
                 parts.append(f"<h3>{html.escape(name)}</h3><div class=\"row\">{''.join(self._entry_html(e) for e in entries)}</div>")
-        parts.append("</body></html>")
+        parts.append(f"<script>{_SELF_CHECK}</script></body></html>")
         return "\n".join(parts)
 
     def write(self) -> Path:

@@ -3,6 +3,10 @@
 import csv
 import importlib.util
 import json
+import os
+import re
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -92,7 +96,7 @@ def note_sets(tmp_path_factory):
     real, fake = root / "real", root / "fake"
     real.mkdir()
     lines = ["path,pitch"]
-    for i in range(6):
+    for i in range(5):
         name = "low" if i % 2 else "high"
         sf.write(real / f"r{i}.wav", note(PITCHES[name] * (1 + 0.01 * i), seed=i), CFG.sample_rate)
         lines.append(f"r{i}.wav,{name}")
@@ -129,7 +133,7 @@ def test_generator_cli(note_sets, tmp_path, capsys):
     assert float(scores["FID[mel-image]"]["value"]) > 0
     if HAS_AISFX:
         assert float(scores["FAD[aisfx]"]["value"]) >= 0 and "FAD∞[aisfx]" in scores
-        assert "6 clips" in scores["FAD[aisfx]"]["note"] and "4 clips" in scores["FAD[aisfx]"]["note"]
+        assert "5 clips" in scores["FAD[aisfx]"]["note"] and "4 clips" in scores["FAD[aisfx]"]["note"]
     printed = capsys.readouterr().out
     assert "FID[mel-image]" in printed
     html = (out / "index.html").read_text()
@@ -171,3 +175,35 @@ def test_condition_accuracy_through_the_classifier_adapter(note_sets, tmp_path):
         for path in (item.mel_file, item.audio):
             (target / path.name).write_bytes(path.read_bytes())
     assert evaluate_generator(real, swapped, classifier=spec, progress=False, image_fid=False).scores["accuracy[pitch]"] == 0.0
+
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _chromium(args, tmp_path):
+    command = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}", "--virtual-time-budget=10000", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium); the report is not rendered")
+def test_report_renders_in_headless_chromium(vocoder_run, tmp_path):
+    _, _, out = vocoder_run
+    url = (out / "index.html").resolve().as_uri()
+    dom = _chromium(["--dump-dom", url], tmp_path)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "<table class=\"summary\"" in dom.stdout and "griffinlim" in dom.stdout
+    # The page's own check, run by the browser after loading: every image decoded, every player found its audio.
+    body = re.search(r"<body([^>]*)>", dom.stdout).group(1)
+    counts = dict(re.findall(r'data-([a-z-]+)="(\d+)"', body))
+    assert counts["images-total"] == "6" and counts["images-ok"] == "6"
+    assert counts["audio-total"] == "6" and counts["audio-ok"] == "6"
+    shot = tmp_path / "report.png"
+    result = _chromium([f"--screenshot={shot}", "--window-size=1200,900", url], tmp_path)
+    assert result.returncode == 0 and shot.is_file()
+    from PIL import Image
+
+    image = np.asarray(Image.open(shot).convert("RGB"))
+    assert image.shape[:2] == (900, 1200)
+    assert image.reshape(-1, 3).std(axis=0).max() > 20  # not a blank page
