@@ -171,13 +171,15 @@ def _scale_to_magnitude(values: Tensor, magnitude: Tensor) -> Tensor:
 
 
 def griffin_lim(magnitude: Tensor, cfg: MelConfig, *, iterations: int = 32, momentum: float = 0.99,
-                generator: torch.Generator | None = None, init: str | Tensor = "peaks") -> Tensor:
+                generator: torch.Generator | None = None, init: str | Tensor = "peaks",
+                return_phase: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """Fast Griffin-Lim (Perraudin et al. 2013). (B, n_freqs, F) magnitude -> (B, F·hop) waveform.
 
     momentum=0 gives classic Griffin-Lim. Initial phase: "peaks" (default, deterministic; see
     `peak_phase`), "random" (uniform, seeded by `generator`, as librosa), or a (B, n_freqs, F)
     tensor of unit phasors. Each projection re-imposes the config's padding, as librosa's
-    istft -> stft(center, pad_mode) does.
+    istft -> stft(center, pad_mode) does. With `return_phase`, also returns the final
+    (B, n_freqs, F) unit phasors (to start a neighbouring chunk from).
     """
     batch, _, frames = magnitude.shape
     window = _window(cfg, magnitude.device)
@@ -210,6 +212,11 @@ def griffin_lim(magnitude: Tensor, cfg: MelConfig, *, iterations: int = 32, mome
     out = signal[:, start : start + frames * cfg.hop_length]
     if out.shape[-1] < frames * cfg.hop_length:  # "end"/"none" padding: the tail has no window
         out = F.pad(out, (0, frames * cfg.hop_length - out.shape[-1]))
+    if return_phase:
+        phase = _scale_to_magnitude(spec.clone(), torch.ones_like(magnitude_t)).transpose(1, 2)
+        # Bins of zero magnitude carry no phase; give them a unit phasor rather than 0.
+        phase = torch.where(phase.abs() > 0.5, phase, angles.to(phase.dtype))
+        return out, phase
     return out
 
 

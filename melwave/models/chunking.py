@@ -43,10 +43,17 @@ def synthesize_chunked(vocoder, mel: Tensor, *, chunk_frames: int, context: int 
     frames = mel.shape[-1]
     out = torch.zeros(mel.shape[0], frames * hop, device=mel.device)
     zone = 2 * fade * hop
+    # Vocoders whose output depends on a global solution (Griffin-Lim's phase) expose
+    # forward_chunk(mel, state, offset) -> (wave, state) to carry it from chunk to chunk.
+    forward_chunk = getattr(vocoder, "forward_chunk", None)
+    state = None
     for start, end in chunk_spans(frames, chunk_frames):
         lo = max(0, start - context)
         hi = min(frames, end + context)
-        piece = vocoder(mel[..., lo:hi])
+        if forward_chunk is not None:
+            piece, state = forward_chunk(mel[..., lo:hi], state=state, offset=lo)
+        else:
+            piece = vocoder(mel[..., lo:hi])
         # Keep the core plus `fade` frames either side for the crossfade.
         keep_lo = max(0, start - fade) if start > 0 else 0
         keep_hi = min(frames, end + fade)
