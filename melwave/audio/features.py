@@ -93,6 +93,14 @@ def stft(wave: Tensor, cfg: MelConfig, window: Tensor | None = None) -> Tensor:
     return spec
 
 
+def _explicit_padding(wave: Tensor, cfg: MelConfig) -> Tensor:
+    """(B, T) -> (B, T') padded so that frames start at t·hop with no further padding."""
+    if cfg.padding == "center":
+        pad = cfg.n_fft // 2
+        return F.pad(wave.unsqueeze(1), (pad, pad), mode=cfg.pad_mode).squeeze(1)
+    return pad_for_stft(wave, cfg)[0]
+
+
 def compress(mel: Tensor, cfg: MelConfig) -> Tensor:
     """Linear mel (power or magnitude per cfg.power) -> the config's stored values."""
     if cfg.compression == "log":
@@ -136,9 +144,32 @@ class MelExtractor(nn.Module):
         self.register_buffer("window", torch.hann_window(cfg.win_length), persistent=False)
         self.register_buffer("basis", mel_basis(cfg), persistent=False)
 
+    # Frames per STFT block for long inputs: the complex STFT of one hour at 22.05 kHz would be
+    # 1.3 GB; blocks of 4096 frames keep the transient at ~17 MB per item, with identical output.
+    block_frames: int = 4096
+
     def linear(self, wave: Tensor) -> Tensor:
         """(B, T) -> (B, n_mels, frames) uncompressed mel (power or magnitude per cfg.power)."""
-        spec = stft(wave, self.cfg, self.window.to(wave.dtype)).abs()
+        cfg = self.cfg
+        window = self.window.to(wave.dtype)
+        if cfg.num_frames(wave.shape[-1]) <= self.block_frames:
+            return self._mel_of(stft(wave, cfg, window))
+        check_length(wave.shape[-1], cfg)
+        padded = _explicit_padding(wave, cfg)
+        frames = 1 + (padded.shape[-1] - cfg.n_fft) // cfg.hop_length
+        blocks = []
+        for first in range(0, frames, self.block_frames):
+            last = min(frames, first + self.block_frames)
+            piece = padded[:, first * cfg.hop_length : (last - 1) * cfg.hop_length + cfg.n_fft]
+            spec = torch.stft(piece, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length, window=window,
+                              center=False, return_complex=True)
+            if cfg.normalized:
+                spec = spec / window.pow(2).sum().sqrt()
+            blocks.append(self._mel_of(spec))
+        return torch.cat(blocks, dim=-1)
+
+    def _mel_of(self, spec: Tensor) -> Tensor:
+        spec = spec.abs()
         if self.cfg.power == 2.0:
             spec = spec.pow(2)
         return torch.matmul(self.basis.to(spec.dtype), spec)

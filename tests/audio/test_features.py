@@ -153,3 +153,14 @@ def test_decompress_inverts_compress_above_the_floor(compression):
     cfg = PRESETS["hifigan-22k"].replace(compression=compression, power=2.0, top_db=None)
     linear = torch.logspace(-4, 2, 50).reshape(1, 5, 10)
     torch.testing.assert_close(decompress(compress(linear, cfg), cfg), linear, rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_long_inputs_in_blocks_give_identical_mels(name):
+    # Long inputs are analysed in blocks of frames to bound memory; the result must not change.
+    cfg = VARIANTS[name]
+    extractor = MelExtractor(cfg)
+    wave = torch.from_numpy(test_signal(cfg.sample_rate, 0.6)).float()[None].repeat(2, 1)
+    whole = extractor(wave)
+    extractor.block_frames = 7
+    torch.testing.assert_close(extractor(wave), whole, rtol=0, atol=0)
