@@ -8,6 +8,8 @@ small residual differences (and phase disagreement for iterative methods like Gr
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import Tensor
 
@@ -27,13 +29,14 @@ def _ramp_up(first: int, count: int, zone: int, device: torch.device) -> Tensor:
 
 
 @torch.no_grad()
-def synthesize_chunked(vocoder, mel: Tensor, *, chunk_frames: int, context: int | None = None, fade: int = 4) -> Tensor:
+def synthesize_chunked(vocoder, mel: Tensor, *, chunk_frames: int, context: int | None = None, fade: int = 4,
+                       progress: Callable[[int, int], None] | None = None) -> Tensor:
     """mel (B, n_mels, F) -> wave (B, F * hop), vocoded chunk by chunk.
 
     Peak memory is that of one chunk of `chunk_frames + 2 * context` frames plus the output.
     Around each boundary b between two cores, samples of frames [b - fade, b + fade) are a
     crossfade of the two chunks whose weights sum to exactly 1 (so no normalisation buffer of
-    the output's length is needed).
+    the output's length is needed). `progress(done_frames, total_frames)` is called after each chunk.
     """
     hop = vocoder.hop_length
     context = vocoder.receptive_frames if context is None else context
@@ -68,4 +71,7 @@ def synthesize_chunked(vocoder, mel: Tensor, *, chunk_frames: int, context: int 
             count = segment.shape[-1] - zone_lo
             ramp[zone_lo:] = ramp[zone_lo:] * (1 - _ramp_up(0, count, zone, mel.device))
         out[..., keep_lo * hop : keep_hi * hop] += segment * ramp
+        del piece, segment
+        if progress is not None:
+            progress(end, frames)
     return out
