@@ -1,0 +1,240 @@
+"""Generating sounds from a conditional mel generator.
+
+    model = load_generator()                          # the shipped `notes` model (or a path / run folder)
+    conditions = parse_conditions(model, ["instrument=flute", "velocity=loud"])
+    plans = plan_samples(model, conditions, n=8, sweep=False, seed=0)
+    paths = write_samples(model, plans, "out/", vocoder=pick_vocoder(model))
+
+Per sample `write_samples` writes NAME.pt (the mel in the model's MelConfig units, with its
+config, `melwave.load_mel` reads it), NAME.wav (through the vocoder) and NAME.png, plus one
+OUT/labels.csv (path,cond1,...) so the folder is itself a labelled dataset that the evaluation
+tools and `melwave train classifier` read. Work is done `batch_size` samples at a time and written
+before the next batch, so thousands of samples never pile up in memory.
+
+Conditions the user leaves out are drawn at random per sample (seeded); with `sweep=True` every
+combination of the unspecified conditions is generated `n` times.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import torch
+
+from melwave.audio.config import PRESETS
+from melwave.audio.io import save_audio
+from melwave.audio.melfile import MelFile, save_mel
+from melwave.audio.plot import save_mel_image
+from melwave.errors import CheckpointError, ConfigError, OutputExistsError
+from melwave.utils.fileio import atomic_write_bytes, check_writable
+
+log = logging.getLogger("melwave")
+
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+SHIPPED = "cwgan-notes"  # the default model: melwave/pretrained/cwgan-notes/model.safetensors
+
+
+def shipped_generators() -> dict[str, Path]:
+    """Name -> model file of every generator that ships inside melwave."""
+    return {p.parent.name: p for p in sorted(PRETRAINED_DIR.glob("*/model.safetensors"))}
+
+
+def load_generator(name_or_path: str | Path | None = None, *, device: str | torch.device = "cpu"):
+    """A CWGAN generator from a shipped name (default `cwgan-notes`), a .safetensors file or a run folder."""
+    from melwave.models.generators.cwgan import CWGANGenerator
+    from melwave.models.registry import load_model
+
+    key = str(name_or_path) if name_or_path is not None else SHIPPED
+    shipped = shipped_generators()
+    if key in shipped:
+        path = shipped[key]
+    else:
+        path = Path(key)
+        if not path.exists():
+            raise CheckpointError(f"unknown generator {key!r}: not a file or run folder, and not one of the shipped "
+                                  f"models {sorted(shipped) or '(none installed)'}")
+    model = load_model(path, device=device)
+    if not isinstance(model, CWGANGenerator):
+        raise CheckpointError(f"{path}: holds a {model.family!r} model, not a mel generator")
+    if int(model.stats_frames) == 0:
+        raise CheckpointError(f"{path}: the generator has no normalisation statistics (was it ever trained?)")
+    if key in shipped:
+        model.name = key
+    return model
+
+
+def parse_conditions(model, items: Sequence[str]) -> dict[str, str]:
+    """["instrument=flute", ...] -> {"instrument": "flute"}; bad names/values list the valid ones."""
+    vocabulary = model.vocabulary
+    chosen: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise ConfigError(f"--condition {item!r}: expected NAME=VALUE; this model's conditions: {vocabulary.describe()}")
+        condition = vocabulary[name]          # unknown name: error listing every condition
+        condition.index(value)                # unknown value: error listing the valid values
+        if name in chosen and chosen[name] != value:
+            raise ConfigError(f"--condition {name} given twice ({chosen[name]!r} and {value!r})")
+        chosen[name] = value
+    return chosen
+
+
+@dataclass(frozen=True)
+class SamplePlan:
+    """One sample to generate: its file stem and its full set of conditions."""
+
+    stem: str
+    conditions: dict[str, str]
+
+
+def sample_stem(conditions: Mapping[str, str], index: int) -> str:
+    label = "_".join(f"{k}-{v}" for k, v in conditions.items())
+    safe = "".join(c if c.isalnum() or c in "-_.#" else "-" for c in label)
+    return f"{safe}_{index:03d}"
+
+
+def plan_samples(model, fixed: Mapping[str, str], *, n: int, sweep: bool = False, seed: int = 0) -> list[SamplePlan]:
+    """The samples to generate: `n` per combination (sweep) or `n` in all, unspecified conditions random."""
+    if n < 1:
+        raise ConfigError(f"-n {n}: expected at least 1 sample")
+    vocabulary = model.vocabulary
+    free = [c for c in vocabulary.conditions if c.name not in fixed]
+    plans: list[SamplePlan] = []
+    if sweep:
+        for values in itertools.product(*(c.values for c in free)):
+            conditions = {c.name: fixed.get(c.name) for c in vocabulary.conditions}
+            conditions.update({c.name: v for c, v in zip(free, values)})
+            plans += [SamplePlan(sample_stem(conditions, i), conditions) for i in range(n)]
+        return plans
+    rng = torch.Generator().manual_seed(seed + 7919)  # apart from the noise stream
+    counters: dict[str, int] = {}
+    for _ in range(n):
+        conditions = {}
+        for c in vocabulary.conditions:
+            conditions[c.name] = fixed[c.name] if c.name in fixed else c.values[int(torch.randint(len(c.values), (), generator=rng))]
+        key = sample_stem(conditions, 0)
+        index = counters.get(key, 0)
+        counters[key] = index + 1
+        plans.append(SamplePlan(sample_stem(conditions, index), conditions))
+    return plans
+
+
+def pick_vocoder(model, name: str | None = None, *, device: str | torch.device = "cpu"):
+    """The named vocoder, or by default the pretrained HiFi-GAN when the model's MelConfig is its
+    (hifigan-22k), else Griffin-Lim under the model's MelConfig."""
+    from melwave.models.registry import load_vocoder
+
+    if name is None:
+        name = "hifigan-universal" if model.mel_config == PRESETS["hifigan-22k"] else "griffinlim"
+    vocoder = load_vocoder(name, device=device, mel_config=model.mel_config)
+    model.mel_config.require_same(vocoder.mel_config, what=f"generator '{getattr(model, 'name', 'model')}' output",
+                                  expected_by=f"vocoder '{name}'")
+    return vocoder
+
+
+def output_paths(out_dir: Path, plan: SamplePlan) -> dict[str, Path]:
+    return {kind: out_dir / f"{plan.stem}.{kind}" for kind in ("pt", "wav", "png")}
+
+
+def write_samples(model, plans: Sequence[SamplePlan], out_dir: str | Path, *, vocoder=None, seed: int = 0,
+                  batch_size: int = 16, overwrite: bool = False, images: bool = True,
+                  progress: bool = True) -> list[Path]:
+    """Generate and write every planned sample (mel .pt, .wav, .png) and OUT/labels.csv.
+
+    Every output path is checked before anything is generated: an existing file is an error
+    unless `overwrite`. Noise comes from one generator seeded by `seed` (same call, same sounds).
+    """
+    out_dir = Path(out_dir)
+    labels_path = out_dir / "labels.csv"
+    targets = [labels_path] + [p for plan in plans for p in output_paths(out_dir, plan).values()
+                               if vocoder is not None or p.suffix != ".wav"]
+    if not overwrite:
+        existing = [p for p in targets if p.exists()]
+        if existing:
+            raise OutputExistsError(f"{existing[0]}: output exists ({len(existing)} in all; pass --overwrite to replace them)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    noise = torch.Generator().manual_seed(seed)
+    written: list[Path] = []
+    rows: list[list[str]] = []
+    names = list(model.vocabulary.names)
+    iterator: Iterable = range(0, len(plans), batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(iterator, total=-(-len(plans) // batch_size), unit="batch", desc="generate", leave=False)
+    model.eval()
+    for start in iterator:
+        chunk = plans[start:start + batch_size]
+        labels = torch.tensor([model.vocabulary.encode(p.conditions) for p in chunk], dtype=torch.long)
+        z = torch.randn(len(chunk), model.config.z_dim, generator=noise)
+        mels = model.generate(labels, z).cpu()
+        waves = vocoder.synthesize(mels.to(vocoder.device), model.mel_config).cpu() if vocoder is not None else None
+        for i, plan in enumerate(chunk):
+            paths = output_paths(out_dir, plan)
+            title = ", ".join(f"{k}={v}" for k, v in plan.conditions.items())
+            save_mel(paths["pt"], MelFile(mel=mels[i], config=model.mel_config, source=f"generated by {getattr(model, 'name', 'cwgan')}: {title}",
+                                          duration=mels.shape[-1] * model.mel_config.hop_length / model.mel_config.sample_rate),
+                     overwrite=overwrite)
+            written.append(paths["pt"])
+            if waves is not None:
+                save_audio(paths["wav"], waves[i].numpy(), model.mel_config.sample_rate, overwrite=overwrite)
+                written.append(paths["wav"])
+            if images:
+                save_mel_image(paths["png"], mels[i], model.mel_config, title=title, overwrite=overwrite)
+                written.append(paths["png"])
+            audio_or_mel = paths["wav"] if waves is not None else paths["pt"]
+            rows.append([audio_or_mel.name, *(plan.conditions[n] for n in names)])
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(["path", *names])
+    writer.writerows(rows)
+    atomic_write_bytes(labels_path, table.getvalue().encode(), overwrite=overwrite)
+    written.append(labels_path)
+    return written
+
+
+# Conditions of the demo grid: every instrument at two pitches, loud; then a velocity sweep.
+def demo_plans(model) -> list[SamplePlan]:
+    vocabulary = model.vocabulary
+    plans: list[SamplePlan] = []
+    names = vocabulary.names
+    if set(names) == {"instrument", "pitch", "velocity"}:
+        pitches = [p for p in ("D4", "A4") if p in vocabulary["pitch"].values] or list(vocabulary["pitch"].values[:2])
+        loud = "loud" if "loud" in vocabulary["velocity"].values else vocabulary["velocity"].values[-1]
+        for instrument in vocabulary["instrument"].values:
+            for pitch in pitches:
+                conditions = {"instrument": instrument, "pitch": pitch, "velocity": loud}
+                plans.append(SamplePlan(sample_stem(conditions, 0), conditions))
+        for velocity in vocabulary["velocity"].values:
+            conditions = {"instrument": vocabulary["instrument"].values[-1], "pitch": pitches[0], "velocity": velocity}
+            if all(p.conditions != conditions for p in plans):
+                plans.append(SamplePlan(sample_stem(conditions, 0), conditions))
+        return plans
+    # Any other model: one sample per value of each condition, the others at their first value.
+    for condition in vocabulary.conditions:
+        for value in condition.values:
+            conditions = {c.name: c.values[0] for c in vocabulary.conditions}
+            conditions[condition.name] = value
+            if all(p.conditions != conditions for p in plans):
+                plans.append(SamplePlan(sample_stem(conditions, 0), conditions))
+    return plans
+
+
+def demo_grid(out_dir: Path, overwrite: bool = False, *, model: str | Path | None = None, seed: int = 0) -> list[Path]:
+    """A small grid of sounds from the shipped generator: wav + PNG + mel file per sample.
+
+    Returns every written path. Raises CheckpointError if no generator ships with this install.
+    """
+    generator = load_generator(model)
+    vocoder = pick_vocoder(generator)
+    plans = demo_plans(generator)
+    log.info("generating %d sounds with '%s' (%s), vocoded by %s", len(plans), generator.name,
+             generator.vocabulary.describe(), vocoder.name)
+    return write_samples(generator, plans, Path(out_dir), vocoder=vocoder, seed=seed, overwrite=overwrite, progress=False)
