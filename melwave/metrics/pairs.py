@@ -21,6 +21,10 @@ PAIR_METRICS: dict[str, tuple[bool, str]] = {
     "vuv_f1": (True, "voiced/unvoiced F1"),
     "periodicity_rmse": (False, "periodicity RMSE"),
 }
+# Computed only when asked for (slow, or needing optional packages).
+OPTIONAL_METRICS: dict[str, tuple[bool, str]] = {
+    "dnsmos_ovrl": (True, "DNSMOS overall MOS of the output alone (speechmos), 1-5"),
+}
 
 
 @dataclass
@@ -40,7 +44,7 @@ def _run(values: dict, notes: dict, name: str, fn, *args) -> None:
 
 
 def pair_metrics(reference: np.ndarray, ref_rate: int, output: np.ndarray, out_rate: int, *, max_lag_ms: float = 10.0,
-                 dtw_mcd: bool = False) -> PairResult:
+                 dtw_mcd: bool = False, dnsmos: bool = False) -> PairResult:
     """Reference at ref_rate and output at out_rate -> every metric in PAIR_METRICS.
 
     Both are brought to 22.05 kHz (the spectral metrics' rate), aligned there, and the speech
@@ -53,7 +57,7 @@ def pair_metrics(reference: np.ndarray, ref_rate: int, output: np.ndarray, out_r
     values: dict[str, float] = {}
     notes: dict[str, str] = {}
     if len(ref) < spectral.MEL_CONFIG.n_fft:
-        for name in PAIR_METRICS:
+        for name in list(PAIR_METRICS) + (["dnsmos_ovrl"] if dnsmos else []):
             values[name] = math.nan
             notes[name] = f"clip too short ({len(ref)} samples at {rate} Hz)"
         return PairResult(values, notes, lag, len(ref) / rate)
@@ -65,4 +69,6 @@ def pair_metrics(reference: np.ndarray, ref_rate: int, output: np.ndarray, out_r
     pitch = speech.pitch_scores(ref, out, rate)
     values.update(f0_rmse_cents=pitch.f0_rmse_cents, vuv_f1=pitch.vuv_f1, periodicity_rmse=pitch.periodicity_rmse)
     notes.update(pitch.notes)
+    if dnsmos:
+        _run(values, notes, "dnsmos_ovrl", speech.dnsmos_overall, out, rate)
     return PairResult(values, notes, lag, len(ref) / rate)

@@ -145,6 +145,20 @@ def mel_cepstral_distortion(reference: np.ndarray, output: np.ndarray, sample_ra
     return float((10.0 / math.log(10.0)) * np.mean(np.sqrt(2.0 * np.sum(diff ** 2, axis=1))))
 
 
+def dnsmos_overall(output: np.ndarray, sample_rate: int) -> float:
+    """DNSMOS P.835 overall quality (Reddy et al. 2022), no reference needed, from the ONNX models
+    inside the optional `speechmos` package (needs onnxruntime). About 1-5 s per clip on a CPU.
+    Clips shorter than 9 s are looped to 9 s by the model's own front end."""
+    try:
+        from speechmos import dnsmos
+    except ImportError as err:
+        raise Unavailable(f"speechmos/onnxruntime not installed ({err.name})") from None
+    wave = resample(np.asarray(output, np.float32), sample_rate, EVAL_RATE)
+    if len(wave) < EVAL_RATE // 4:
+        raise Unavailable("clip shorter than 0.25 s")
+    return float(dnsmos.run(np.clip(wave, -1.0, 1.0), EVAL_RATE)["ovrl_mos"])
+
+
 @dataclass
 class PitchScores:
     f0_rmse_cents: float

@@ -24,12 +24,11 @@ from tqdm import tqdm
 
 from melwave.audio.io import AUDIO_EXTENSIONS, load_audio, resample
 from melwave.errors import AudioError, MelwaveError
-from melwave.metrics.pairs import PAIR_METRICS, pair_metrics
+from melwave.metrics.pairs import OPTIONAL_METRICS, PAIR_METRICS, pair_metrics
 from melwave.metrics.report import Entry, HtmlReport, Table
 from melwave.models.registry import load_vocoder
 from melwave.utils.fileio import atomic_write_bytes
 
-SUMMARY_COLUMNS = list(PAIR_METRICS) + ["rtf"]
 
 
 def find_audio(root: str | Path, *, limit: int | None = None) -> list[Path]:
@@ -77,14 +76,15 @@ class VocoderEvaluation:
     results: list[ClipResult]
     summaries: list[ModelSummary]
     failures: list[str]
+    metrics: dict[str, tuple[bool, str]] = field(default_factory=lambda: dict(PAIR_METRICS))
 
     def table_rows(self) -> list[list]:
-        return [[s.model, s.clips, round(s.seconds, 2)] + [s.means.get(m, math.nan) for m in PAIR_METRICS] + [s.rtf]
+        return [[s.model, s.clips, round(s.seconds, 2)] + [s.means.get(m, math.nan) for m in self.metrics] + [s.rtf]
                 for s in self.summaries]
 
     @property
     def headers(self) -> list[str]:
-        return ["model", "clips", "seconds"] + SUMMARY_COLUMNS
+        return ["model", "clips", "seconds"] + list(self.metrics) + ["rtf"]
 
     def format_table(self) -> str:
         rows = [[str(c) if not isinstance(c, float) else ("nan" if math.isnan(c) else f"{c:.3f}") for c in row]
@@ -96,7 +96,7 @@ class VocoderEvaluation:
 
     def to_json(self) -> dict:
         return {
-            "metrics": {name: {"higher_is_better": hib, "description": desc} for name, (hib, desc) in PAIR_METRICS.items()}
+            "metrics": {name: {"higher_is_better": hib, "description": desc} for name, (hib, desc) in self.metrics.items()}
             | {"rtf": {"higher_is_better": False, "description": "synthesis seconds per second of audio (lower is faster)"}},
             "summary": [vars(s) for s in self.summaries],
             "clips": [vars(r) | {"rtf": r.rtf} for r in self.results],
@@ -117,9 +117,9 @@ def _unique_labels(models: Sequence[str]) -> list[str]:
     return labels
 
 
-def summarize(model: str, results: list[ClipResult], params: int) -> ModelSummary:
+def summarize(model: str, results: list[ClipResult], params: int, metrics=PAIR_METRICS) -> ModelSummary:
     means, counts = {}, {}
-    for metric in PAIR_METRICS:
+    for metric in metrics:
         values = np.array([r.values.get(metric, math.nan) for r in results], dtype=np.float64)
         valid = values[~np.isnan(values)]
         means[metric] = float(valid.mean()) if len(valid) else math.nan
@@ -131,9 +131,10 @@ def summarize(model: str, results: list[ClipResult], params: int) -> ModelSummar
 
 def evaluate_vocoders(models: Sequence[str], clips: Sequence[Path], *, device: str = "cpu", max_seconds: float | None = None,
                       chunk_seconds: float | None = 10.0, report: HtmlReport | None = None, progress: bool | None = None,
-                      data_root: Path | None = None) -> VocoderEvaluation:
+                      data_root: Path | None = None, dnsmos: bool = False) -> VocoderEvaluation:
     from melwave.pipeline import chunk_frames_for
 
+    metrics = dict(PAIR_METRICS) | ({"dnsmos_ovrl": OPTIONAL_METRICS["dnsmos_ovrl"]} if dnsmos else {})
     labels = _unique_labels(models)
     references: dict[Path, tuple[np.ndarray, int]] = {}
     failures: list[str] = []
@@ -175,7 +176,7 @@ def evaluate_vocoders(models: Sequence[str], clips: Sequence[Path], *, device: s
             at_model_rate = resample(wave, ref_rate, rate)
             if len(at_model_rate) < vocoder.mel_config.min_samples():
                 result = ClipResult(label, clip_name(clip), len(wave) / ref_rate, math.nan, 0,
-                                    {m: math.nan for m in PAIR_METRICS}, {m: "clip shorter than one mel frame" for m in PAIR_METRICS})
+                                    {m: math.nan for m in metrics}, {m: "clip shorter than one mel frame" for m in metrics})
             else:
                 mel = vocoder.prepare_melspectrogram(at_model_rate)
                 if device.startswith("cuda"):
@@ -186,7 +187,7 @@ def evaluate_vocoders(models: Sequence[str], clips: Sequence[Path], *, device: s
                     torch.cuda.synchronize()
                 elapsed = time.perf_counter() - start
                 output = output.detach().cpu().numpy().astype(np.float32)
-                pair = pair_metrics(wave, ref_rate, output, rate)
+                pair = pair_metrics(wave, ref_rate, output, rate, dnsmos=dnsmos)
                 result = ClipResult(label, clip_name(clip), len(output) / rate, elapsed, pair.lag_samples, pair.values, pair.notes)
                 if report is not None:
                     audio_rel, image_rel = report.add_audio(f"{clip_name(clip)}-{label}", output, rate)
@@ -195,14 +196,14 @@ def evaluate_vocoders(models: Sequence[str], clips: Sequence[Path], *, device: s
             model_results.append(result)
             bar.update(1)
         results.extend(model_results)
-        summaries.append(summarize(label, model_results, params))
+        summaries.append(summarize(label, model_results, params, metrics))
         del vocoder
     bar.close()
-    evaluation = VocoderEvaluation([clip_name(c) for c in references], results, summaries, failures)
+    evaluation = VocoderEvaluation([clip_name(c) for c in references], results, summaries, failures, metrics)
     if report is not None:
         report.table(Table("Mean over clips (rtf: synthesis seconds per audio second; bold = best)", evaluation.headers,
-                           evaluation.table_rows(), {m: hib for m, (hib, _) in PAIR_METRICS.items()} | {"rtf": False}))
-        report.notes.append("Metrics: " + "; ".join(f"{m}: {d}" for m, (_, d) in PAIR_METRICS.items()))
+                           evaluation.table_rows(), {m: hib for m, (hib, _) in metrics.items()} | {"rtf": False}))
+        report.notes.append("Metrics: " + "; ".join(f"{m}: {d}" for m, (_, d) in metrics.items()))
         if failures:
             report.notes.append(f"{len(failures)} clip(s) could not be read: " + "; ".join(failures[:5]))
         report.section("Clips", [(clip_name(clip), entries[clip]) for clip in references])
@@ -219,11 +220,11 @@ def write_tables(evaluation: VocoderEvaluation, out: Path) -> list[Path]:
     written.append(atomic_write_bytes(out / "summary.csv", buffer.getvalue().encode(), overwrite=True))
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["model", "clip", "seconds", "synth_seconds", "rtf", "lag_samples"] + list(PAIR_METRICS) + ["notes"])
+    writer.writerow(["model", "clip", "seconds", "synth_seconds", "rtf", "lag_samples"] + list(evaluation.metrics) + ["notes"])
     for r in evaluation.results:
         notes = "; ".join(f"{k}: {v}" for k, v in r.notes.items())
         writer.writerow([r.model, r.clip, round(r.seconds, 4), round(r.synth_seconds, 4), r.rtf, r.lag_samples]
-                        + [r.values.get(m, math.nan) for m in PAIR_METRICS] + [notes])
+                        + [r.values.get(m, math.nan) for m in evaluation.metrics] + [notes])
     written.append(atomic_write_bytes(out / "clips.csv", buffer.getvalue().encode(), overwrite=True))
     written.append(write_json(out / "results.json", evaluation.to_json()))
     return written

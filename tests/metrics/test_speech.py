@@ -1,4 +1,7 @@
+import importlib.util
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,3 +99,17 @@ def test_pair_metrics_handle_different_rates(speech16):
     # The output at another rate (as a 22.05 kHz vocoder's would be) is resampled, not misread.
     result = pair_metrics(speech16, RATE, resample(speech16, RATE, 22050), 22050)
     assert result.values["pesq"] > 4.3 and result.values["stoi"] > 0.98 and result.values["mcd"] < 0.3
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("speechmos") is None or importlib.util.find_spec("onnxruntime") is None,
+                    reason="optional DNSMOS needs speechmos (--no-deps) and onnxruntime")
+@pytest.mark.skipif(not os.environ.get("MELWAVE_SPEECH_DIR"), reason="set MELWAVE_SPEECH_DIR to a folder of recorded speech")
+def test_dnsmos_prefers_clean_speech_over_noisy():
+    from melwave.audio.io import load_audio
+
+    clip = sorted(p for p in Path(os.environ["MELWAVE_SPEECH_DIR"]).rglob("*") if p.suffix in (".wav", ".ogg", ".flac", ".opus"))[0]
+    wave = load_audio(clip, RATE).wave[: 6 * RATE]
+    clean = speech.dnsmos_overall(wave, RATE)
+    noisy = speech.dnsmos_overall(0.7 * wave + 0.1 * noise_like(wave), RATE)
+    assert 1.0 <= noisy < clean <= 5.0
