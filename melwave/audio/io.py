@@ -50,7 +50,10 @@ def _read(path: Path) -> tuple[np.ndarray, int]:
         return data, int(rate)
     except Exception:  # noqa: BLE001 - any decoder failure means "not decodable audio"
         message = str(first_error).strip().splitlines()[-1] if str(first_error).strip() else type(first_error).__name__
-        raise AudioError(f"{path}: cannot decode audio ({message})") from None
+        message = message.replace(f"Error opening {str(path)!r}: ", "")
+        if "does not exist" in message or "not a regular file" in message:
+            message = "unrecognised data"  # libsndfile's words for an undecodable mp3 stream
+        raise AudioError(f"{path}: cannot decode audio: corrupt, truncated or not a supported format ({message})") from None
 
 
 def resample(wave: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:

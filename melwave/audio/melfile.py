@@ -140,8 +140,11 @@ def load_mel(path: str | Path, config: MelConfig | None = None, *, trust_file: b
             raise MelFileError(f"{source}: a .npy mel carries no config; give the mel settings (e.g. --mel-preset)")
         try:
             array = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as err:
-            raise MelFileError(f"{source}: not a readable .npy array ({err})") from None
+        except Exception as err:  # noqa: BLE001 - a bad header raises ValueError, SyntaxError, TokenError, MemoryError...
+            reason = " ".join(str(err).split())[:200] or type(err).__name__
+            raise MelFileError(f"{source}: not a readable .npy array ({reason})") from None
+        if not isinstance(array, np.ndarray):  # np.load returns an NpzFile for .npz content
+            raise MelFileError(f"{source}: not a single .npy array")
         if array.dtype.kind != "f":
             raise MelFileError(f"{source}: mel dtype is {array.dtype}, expected floating point")
         mel = validate_mel(torch.from_numpy(np.ascontiguousarray(array)), config, source=source)
