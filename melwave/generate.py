@@ -149,7 +149,8 @@ def write_samples(model, plans: Sequence[SamplePlan], out_dir: str | Path, *, vo
     """Generate and write every planned sample (mel .pt, .wav, .png) and OUT/labels.csv.
 
     Every output path is checked before anything is generated: an existing file is an error
-    unless `overwrite`. Noise comes from one generator seeded by `seed` (same call, same sounds).
+    unless `overwrite`. Sample i's noise is seeded by (seed, i): same call, same sounds, whatever
+    the batch size.
     """
     out_dir = Path(out_dir)
     labels_path = out_dir / "labels.csv"
@@ -160,7 +161,7 @@ def write_samples(model, plans: Sequence[SamplePlan], out_dir: str | Path, *, vo
         if existing:
             raise OutputExistsError(f"{existing[0]}: output exists ({len(existing)} in all; pass --overwrite to replace them)")
     out_dir.mkdir(parents=True, exist_ok=True)
-    noise = torch.Generator().manual_seed(seed)
+    noise = torch.Generator()
     written: list[Path] = []
     rows: list[list[str]] = []
     names = list(model.vocabulary.names)
@@ -173,7 +174,9 @@ def write_samples(model, plans: Sequence[SamplePlan], out_dir: str | Path, *, vo
     for start in iterator:
         chunk = plans[start:start + batch_size]
         labels = torch.tensor([model.vocabulary.encode(p.conditions) for p in chunk], dtype=torch.long)
-        z = torch.randn(len(chunk), model.config.z_dim, generator=noise)
+        # Sample i's noise depends on (seed, i) only: batch size never changes the sounds.
+        z = torch.stack([torch.randn(model.config.z_dim, generator=noise.manual_seed(seed * 1_000_003 + start + i))
+                         for i in range(len(chunk))])
         mels = model.generate(labels, z).cpu()
         waves = vocoder.synthesize(mels.to(vocoder.device), model.mel_config).cpu() if vocoder is not None else None
         for i, plan in enumerate(chunk):

@@ -11,6 +11,7 @@ melwave.data.labelled). The conditions found there become part of the model. Und
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from melwave.errors import ConfigError
 
@@ -29,13 +30,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import melwave.models.generators  # noqa: F401  (registers the cwgan family before configs are parsed)
-    from melwave.cli.train_vocoder import resolve
-    from melwave.train.loop import train
+    from melwave.train.config import apply_overrides, load_run_config, parse_run_config, read_yaml
+    from melwave.train.loop import resolve_run_config, train
     from melwave.train.recipes.wgan_gp import prepare_config
 
-    config, run_dir = resolve(args)
+    if args.config is None and args.out is None:
+        raise ConfigError("pass --config FILE (and/or --out RUN with --resume)")
+    run_dir = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
+    if args.config:
+        config = load_run_config(args.config, args.overrides)
+    else:
+        stored = run_dir / "config.yaml"
+        if not stored.exists():
+            raise ConfigError(f"{run_dir}: no config.yaml here to resume; pass --config")
+        config = parse_run_config(apply_overrides(read_yaml(stored), args.overrides), source=str(stored))
     if config.recipe.name != "wgan-gp":
         raise ConfigError(f"{args.config or run_dir}: recipe {config.recipe.name!r} does not train a mel generator "
                           "(expected recipe.name: wgan-gp)")
-    train(prepare_config(config, args.data), args.data, run_dir, resume=args.resume)
+    # The data's conditions become part of the config first, so a resumed run compares like with like.
+    config = resolve_run_config(prepare_config(config, args.data), run_dir, resume=args.resume)
+    train(config, args.data, run_dir, resume=args.resume)
     return 0
