@@ -13,6 +13,9 @@ import soxr
 from melwave.errors import AudioError
 from melwave.utils.fileio import atomic_write
 
+# Beyond this |sample| a float file is treated as corrupt (+120 dB over full scale).
+MAX_PEAK = 1e6
+
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au")
 
 
@@ -79,8 +82,15 @@ def load_audio(path: str | Path, sample_rate: int | None = None) -> LoadedAudio:
     if data.shape[0] == 0:
         raise AudioError(f"{path}: audio has no samples")
     if not np.isfinite(data).all():
-        raise AudioError(f"{path}: audio contains NaN or infinite samples")
+        bad = int((~np.isfinite(data)).sum())
+        raise AudioError(f"{path}: audio contains {bad} NaN or infinite sample(s)")
     notes = []
+    peak = float(np.abs(data).max())
+    if peak > MAX_PEAK:
+        # Float files this far beyond full scale are corrupt, and would overflow float32 power spectra.
+        raise AudioError(f"{path}: peak amplitude {peak:.3g} is implausible (more than {MAX_PEAK:.0e} x full scale); corrupt float data?")
+    if peak > 1.0:
+        notes.append(f"peak amplitude {peak:.3g} exceeds full scale (1.0); samples kept unclipped")
     channels = data.shape[1]
     wave = data.mean(axis=1) if channels > 1 else data[:, 0]
     if channels > 1:
