@@ -37,6 +37,7 @@ def test_rng_state_round_trip():
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_unsafe_or_foreign_files_are_refused(tmp_path):
     class Evil:
         def __reduce__(self):

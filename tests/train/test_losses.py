@@ -43,7 +43,7 @@ def test_feature_matching_is_l1_and_ignores_gradient_to_real():
     real = [[torch.ones(2, 3, requires_grad=True), torch.zeros(2, 4)]]
     fake = [[torch.zeros(2, 3, requires_grad=True), torch.zeros(2, 4)]]
     loss = feature_matching_loss(real, fake)
-    assert float(loss) == 1.0
+    assert loss.item() == 1.0
     loss.backward()
     assert real[0][0].grad is None and fake[0][0].grad is not None
     assert float(feature_matching_loss(real, real)) == 0.0
