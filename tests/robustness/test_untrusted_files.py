@@ -47,30 +47,38 @@ class OpenPayload:
         return (open, (self.marker, "w"))
 
 
-def _payload_is_live(path: Path, marker: Path) -> None:
-    """Prove the file really is dangerous: full unpickling in a child process runs the payload."""
-    code = f"import torch; torch.load({str(path)!r}, weights_only=False)"
-    subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
-    assert marker.exists(), "the malicious test file is not actually malicious"
-    marker.unlink()
+def _payloads_are_live(paths: list[Path], marker: Path) -> None:
+    """Prove the files really are dangerous: full unpickling (in one child process) runs each
+    file's payload, which creates the marker."""
+    code = ("import pathlib, sys, torch\n"
+            "marker = pathlib.Path(sys.argv[1])\n"
+            "for p in sys.argv[2:]:\n"
+            "    torch.load(p, weights_only=False)\n"
+            "    print('ran' if marker.exists() else 'inert', flush=True)\n"
+            "    marker.unlink(missing_ok=True)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(marker), *map(str, paths)], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["ran"] * len(paths), f"test files are not actually malicious: {done.stdout} {done.stderr[-500:]}"
 
 
-def _malicious_torch_files(tmp_path: Path, marker: Path) -> dict[str, Path]:
+@pytest.fixture(scope="module")
+def malicious(tmp_path_factory) -> tuple[dict[str, Path], Path]:
+    directory = tmp_path_factory.mktemp("malicious")
+    marker = directory / "PAYLOAD_RAN"
     files = {}
-    files["mel-shaped dict with a payload"] = tmp_path / "evil_mel.pt"
+    files["mel-shaped dict with a payload"] = directory / "evil_mel.pt"
     torch.save({"format": FORMAT_NAME, "version": 1, "mel": torch.zeros(80, 4), "mel_config": PRESETS["hifigan-22k"].to_dict(),
                 "source": Payload(marker), "duration": 1.0}, files["mel-shaped dict with a payload"])
-    files["checkpoint with a payload"] = tmp_path / "evil_generator.pth.tar"
+    files["checkpoint with a payload"] = directory / "evil_generator.pth.tar"
     torch.save({"generator": {"conv_pre.weight": torch.zeros(512, 80, 7)}, "optim": OpenPayload(marker)},
                files["checkpoint with a payload"])
-    return files
+    _payloads_are_live(list(files.values()), marker)
+    return files, marker
 
 
 @pytest.mark.parametrize("which", ["mel-shaped dict with a payload", "checkpoint with a payload"])
-def test_malicious_torch_pickles_are_refused_and_never_run(tmp_path, which):
-    marker = tmp_path / "PAYLOAD_RAN"
-    path = _malicious_torch_files(tmp_path, marker)[which]
-    _payload_is_live(path, marker)
+def test_malicious_torch_pickles_are_refused_and_never_run(malicious, which):
+    files, marker = malicious
+    path = files[which]
     as_mel = path if path.suffix == ".pt" else _as(path, ".pt")
     with pytest.raises(UnsafeFileError, match=f"{as_mel.name}: refusing to load.*(system|open).*code execution") as info:
         load_mel(as_mel)
