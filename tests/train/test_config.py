@@ -59,3 +59,11 @@ def test_model_preset_expands_and_mel_accepts_name_or_fields():
     data["mel"] = {"n_mels": 64, "bogus": 1}
     with pytest.raises(ConfigError, match="bogus"):
         parse_run_config(data)
+
+
+def test_every_config_key_is_commented():
+    for path in sorted(CONFIGS.glob("*.yaml")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            content = line.split("#", 1)[0]
+            if content.strip() and ":" in content and not content.lstrip().startswith("- "):
+                assert "#" in line, f"{path.name}:{number}: key without a comment: {line.strip()}"
