@@ -51,7 +51,8 @@ class FADResult:
 
     def summary(self) -> str:
         return (f"{self.label} = {self.fad:.4f} (FAD∞ {self.fad_inf:.4f}; reference {self.reference_clips} clips / "
-                f"{self.reference_seconds:.1f} s, evaluated {self.evaluated_clips} clips / {self.evaluated_seconds:.1f} s)")
+                f"{self.reference_seconds:.1f} s, evaluated {self.evaluated_clips} clips / {self.evaluated_seconds:.1f} s"
+                + (f"; {self.note}" if self.note else "") + ")")
 
 
 def embed_files(paths: Iterable[str | Path], embedding: AudioEmbedding, *, cache: EmbeddingCache | None = None,
@@ -93,6 +94,11 @@ def fad_from_sets(reference: EmbeddedSet, evaluated: EmbeddedSet, embedding_name
             fad_inf = frechet_distance_infinity(reference.rows, evaluated.rows).value
         except MetricError as err:
             note = f"FAD∞: {err}"
+        dim = evaluated.rows.shape[1]
+        if not note and len(evaluated.rows) < 2 * dim:
+            # With fewer rows than ~2x the embedding size the bias is far from linear in 1/N and
+            # the extrapolated intercept can even come out negative.
+            note = f"FAD∞ unreliable: {len(evaluated.rows)} evaluated embedding rows for {dim} dimensions (want >= {2 * dim})"
     return FADResult(embedding_name, fad, fad_inf, reference.clips, reference.seconds, evaluated.clips, evaluated.seconds,
                      len(reference.rows), len(evaluated.rows), note)
 

@@ -245,6 +245,10 @@ def evaluate_generator(real_dir: str | Path, fake_dir: str | Path, *, mel_config
     raw_real = np.stack([raw_mel_features(m, cfg, style) for m in real_mels])
     raw_fake = np.stack([raw_mel_features(m, cfg, style) for m in fake_mels])
     _record(scores, notes, "FID[raw-mel]", lambda: frechet_distance_features(raw_real, raw_fake))
+    counted = f"{len(real_mels)} real / {len(fake_mels)} generated mels of {frames} frames"
+    for name in ("FID[mel-image]", "KID[mel-image]", "FID[raw-mel]"):
+        if name in scores:
+            notes[name] = f"{notes[name]}; {counted}" if name in notes else counted
     ndb = None
     try:
         ndb = number_of_different_bins(raw_real, raw_fake)
