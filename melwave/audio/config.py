@@ -91,6 +91,9 @@ class MelConfig:
                 raise bad(name, "a string")
         if self.win_length > self.n_fft:
             raise bad("win_length", f"<= n_fft ({self.n_fft})")
+        if self.hop_length > self.n_fft:
+            # Frames would skip samples (and "symmetric" padding would become negative, i.e. a crop).
+            raise bad("hop_length", f"<= n_fft ({self.n_fft})")
         if self.padding not in PADDINGS:
             raise bad("padding", f"one of {PADDINGS}")
         if self.pad_mode not in PAD_MODES:

@@ -89,7 +89,7 @@ def test_unknown_keys_rejected_with_the_key_named():
 
 
 @pytest.mark.parametrize("field, value", [
-    ("sample_rate", 0), ("n_fft", -1), ("hop_length", 2.5), ("n_mels", True), ("win_length", 4096),
+    ("sample_rate", 0), ("n_fft", -1), ("hop_length", 2.5), ("n_mels", True), ("win_length", 4096), ("hop_length", 2048),
     ("padding", "both"), ("pad_mode", "wrap"), ("mel_scale", "bark"), ("mel_norm", "l2"),
     ("compression", "sqrt"), ("power", 3.0), ("fmin", -1.0), ("fmax", 20000.0), ("fmax", "8k"),
     ("fmin", float("nan")), ("log_clamp", 0.0), ("top_db", -5.0), ("normalized", "yes"),

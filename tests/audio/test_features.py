@@ -164,3 +164,13 @@ def test_long_inputs_in_blocks_give_identical_mels(name):
     whole = extractor(wave)
     extractor.block_frames = 7
     torch.testing.assert_close(extractor(wave), whole, rtol=0, atol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["hifigan-22k", "gomin-24k", "melgan-22k"])
+def test_gpu_matches_cpu(name):
+    cfg = PRESETS[name]
+    wave = torch.from_numpy(test_signal(cfg.sample_rate, 1.0)).float()[None].repeat(3, 1)
+    cpu = MelExtractor(cfg)(wave)
+    gpu = MelExtractor(cfg).cuda()(wave.cuda()).cpu()
+    torch.testing.assert_close(gpu, cpu, rtol=1e-4, atol=TOLERANCE[cfg.compression])
