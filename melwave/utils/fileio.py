@@ -92,5 +92,5 @@ def torch_load_weights_only(path: str | Path, error: type[MelwaveError]) -> Any:
             reason = "corrupt or truncated torch zip archive"
         else:
             lines = [line.strip() for line in text.splitlines() if line.strip()]
-            reason = lines[0][:200] if lines else type(err).__name__
+            reason = f"corrupt, truncated or not a torch file: {lines[0][:200] if lines else type(err).__name__}"
         raise error(f"{path}: unreadable ({reason})") from None
