@@ -83,8 +83,11 @@ def load_pretrained_into(model: nn.Module, source: str, mel_config: MelConfig) -
     if pretrained.family != model.family:
         raise ConfigError(f"--init {source}: is a {pretrained.family} vocoder, the run trains {model.family}")
     pretrained.mel_config.require_same(mel_config, what=f"--init {source}", expected_by="run's mel config")
-    if getattr(pretrained, "config", None) != getattr(model, "config", None):
-        raise ConfigError(f"--init {source}: its model config {pretrained.config} differs from the run's {model.config}")
+    theirs, ours = pretrained.config_dict(), model.config_dict()
+    if theirs != ours:
+        differing = ", ".join(f"{k}: {theirs.get(k)!r} (run: {ours.get(k)!r})" for k in sorted(set(theirs) | set(ours))
+                              if theirs.get(k) != ours.get(k))
+        raise ConfigError(f"--init {source}: its {model.family} config differs from the run's model section: {differing}")
     uses_weight_norm = any("parametrizations" in name for name, _ in model.named_parameters())
     set_weight_norm(pretrained, uses_weight_norm)
     missing, unexpected = model.load_state_dict(pretrained.state_dict(), strict=False)
