@@ -3,6 +3,7 @@ the audio datasets, fine-tuning from a pretrained vocoder, export, and validatio
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -13,6 +14,8 @@ from torch import Tensor, nn
 from melwave.audio.config import MelConfig
 from melwave.errors import ConfigError
 from melwave.losses.spectral import MelL1Loss, MultiResolutionSTFTLoss
+
+log = logging.getLogger(__name__)
 
 
 def build_vocoder(config: Any) -> nn.Module:
@@ -53,6 +56,7 @@ def vocoder_datasets(config: Any, data_dir: str | Path):
     if not val_files and data.validation_clips:
         # One file only: validate on it (reported), rather than not at all.
         val_files = train_files[:1]
+        log.warning("%s: only one audio file, so validation uses it too (scores are not held-out)", root)
     val_set = ValidationClips(val_files, mel.sample_rate, data.validation_seconds, mel.hop_length, mel.min_samples()) if val_files else None
     if val_set is not None and len(val_set) == 0:
         val_set = None
