@@ -50,6 +50,10 @@ class CWGANConfig:
                    layer's output; a final upsampling layer goes to 1 channel.
                    Upsamplings = len(channels); n_mels and strip frames must divide by 2**len.
     cond_maps:     (h0, w0) maps per condition from its embedding (the source: 1).
+    cond_embed:    size of a second embedding per condition, concatenated to z before the Linear
+                   (0 = off, as the source). The maps alone reach only the first convolution;
+                   through the Linear the labels shape every channel of the first map, which is
+                   what makes a short CPU training follow pitch and instrument.
     strips:        1 = one deep generator; G > 1 = G strip generators run as one grouped network.
     strip_overlap: frames shared by neighbouring strips, crossfaded linearly.
     slope:         LeakyReLU negative slope.
@@ -60,13 +64,14 @@ class CWGANConfig:
     z_dim: int = 64
     channels: tuple[int, ...] = (128, 64, 32, 16)
     cond_maps: int = 1
+    cond_embed: int = 0
     strips: int = 1
     strip_overlap: int = 0
     slope: float = 0.2
 
     def __post_init__(self) -> None:
-        if self.z_dim < 1 or self.cond_maps < 1 or self.strips < 1 or self.strip_overlap < 0:
-            raise ConfigError("model: z_dim, cond_maps, strips must be >= 1 and strip_overlap >= 0")
+        if self.z_dim < 1 or self.cond_maps < 1 or self.strips < 1 or self.strip_overlap < 0 or self.cond_embed < 0:
+            raise ConfigError("model: z_dim, cond_maps, strips must be >= 1 and strip_overlap, cond_embed >= 0")
         if not self.channels or any(c < 1 for c in self.channels):
             raise ConfigError(f"model.channels={self.channels}: expected positive channel counts")
         strip = self.frames + (self.strips - 1) * self.strip_overlap
@@ -107,15 +112,15 @@ class CWGANConfig:
 CONFIGS: dict[str, CWGANConfig] = {
     # The default: 80 mels × 64 frames (0.74 s) under the hifigan-22k MelConfig; 0.34M parameters,
     # small enough for WGAN-GP (5 critic updates per step) to make progress on a shared 2-core CPU.
-    "small": CWGANConfig(frames=64, z_dim=64, channels=(128, 64, 32, 16)),
+    "small": CWGANConfig(frames=64, z_dim=64, channels=(128, 64, 32, 16), cond_embed=16),
     # The source's sizes: 128 × 128, z 64, 512×4×4 -> 5 transposed convolutions 512..64 -> 1.
     "source": CWGANConfig(frames=128, z_dim=64, channels=(512, 512, 256, 128, 64)),
     # Strips: 8 small generators, 80 × 16 frames each, overlapping by 4 frames (100 frames in all).
-    "strips": CWGANConfig(frames=100, z_dim=64, channels=(64, 32, 16), strips=8, strip_overlap=4),
+    "strips": CWGANConfig(frames=100, z_dim=64, channels=(64, 32, 16), cond_embed=16, strips=8, strip_overlap=4),
     # The source's strips: 8 × (128 × 16), no seam handling.
     "strips-source": CWGANConfig(frames=128, z_dim=64, channels=(256, 128, 64, 32), strips=8),
-    "debug": CWGANConfig(frames=16, z_dim=8, channels=(8, 4)),
-    "strips-debug": CWGANConfig(frames=20, z_dim=8, channels=(8, 4), strips=4, strip_overlap=4),
+    "debug": CWGANConfig(frames=16, z_dim=8, channels=(8, 4), cond_embed=2),
+    "strips-debug": CWGANConfig(frames=20, z_dim=8, channels=(8, 4), cond_embed=2, strips=4, strip_overlap=4),
 }
 
 
@@ -219,7 +224,10 @@ class CWGANGenerator(MelGenerator):
         groups = config.strips
         self.h0, self.w0 = mel_config.n_mels // config.scale, config.strip_frames // config.scale
         c0 = config.channels[0]
-        self.project = GroupedLinear(groups, config.z_dim, c0 * self.h0 * self.w0)
+        # Label embeddings joined to z (shared by all strips, like z itself).
+        self.label_embeddings = nn.ModuleList(
+            nn.Embedding(len(c.values), config.cond_embed) for c in self.vocabulary.conditions) if config.cond_embed else nn.ModuleList()
+        self.project = GroupedLinear(groups, config.z_dim + len(self.label_embeddings) * config.cond_embed, c0 * self.h0 * self.w0)
         self.project_norm = nn.BatchNorm2d(groups * c0)
         self.embeddings = nn.ModuleList(
             nn.Embedding(len(c.values), groups * config.cond_maps * self.h0 * self.w0) for c in self.vocabulary.conditions)
@@ -268,6 +276,8 @@ class CWGANGenerator(MelGenerator):
         """(B, z_dim), (B, K) -> (B, G, n_mels, strip_frames): every strip in one pass."""
         groups, c0 = self.config.strips, self.config.channels[0]
         batch = z.shape[0]
+        if self.label_embeddings:
+            z = torch.cat([z, *(emb(labels[:, k]) for k, emb in enumerate(self.label_embeddings))], dim=1)
         x = self.project(z).view(batch, groups * c0, self.h0, self.w0)
         x = F.leaky_relu(self.project_norm(x), self.config.slope).view(batch, groups, c0, self.h0, self.w0)
         maps = [emb(labels[:, k]).view(batch, groups, self.config.cond_maps, self.h0, self.w0)
@@ -330,7 +340,7 @@ def split_strips(model: CWGANGenerator) -> list[CWGANGenerator]:
                 sliced[key] = full[g:g + 1]
             elif key.startswith("embeddings."):
                 sliced[key] = full.view(full.shape[0], groups, -1)[:, g].contiguous()
-            elif key in ("mel_mean", "mel_std", "stats_frames") or value.ndim == 0:
+            elif key in ("mel_mean", "mel_std", "stats_frames") or key.startswith("label_embeddings.") or value.ndim == 0:
                 sliced[key] = full
             else:  # conv weights (G·cin, cout, k, k) and per-channel norm vectors (G·c,)
                 size = value.shape[0]
