@@ -181,7 +181,8 @@ class MelConfig:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as err:
-            raise ConfigError(f"{source}: not valid YAML ({err})") from None
+            # PyYAML's messages span lines ("in <string>, line 1, column 1"); errors are one line.
+            raise ConfigError(f"{source}: not valid YAML ({' '.join(str(err).split())})") from None
         return cls.from_dict(data, source=source)
 
     @classmethod

@@ -134,8 +134,9 @@ def test_yaml_configs_are_safe_loaded(tmp_path):
     for text in (f"!!python/object/apply:os.system ['touch {marker}']",
                  f"sample_rate: !!python/object/apply:os.system ['touch {marker}']",
                  "sample_rate: !!python/name:os.system"):
-        with pytest.raises(ConfigError, match="not valid YAML"):
+        with pytest.raises(ConfigError, match="not valid YAML") as info:
             MelConfig.from_yaml(text, source="evil.yaml")
+        assert "\n" not in str(info.value)  # one line for the CLI
         path = tmp_path / "evil.yaml"
         path.write_text(text)
         with pytest.raises(ConfigError, match="evil.yaml"):
