@@ -91,6 +91,7 @@ def _only_melwave_errors(call, path: Path) -> None:
         call(path)
     except MelwaveError as err:
         assert path.name in str(err), f"error does not name the file: {err}"
+        assert "\n" not in str(err), f"error is not one line: {err!r}"
     finally:
         path.unlink()
 
@@ -124,7 +125,8 @@ config_dicts = st.dictionaries(field_names | st.integers() | st.none(), yaml_val
 def _fuzz_config(data) -> None:
     try:
         cfg = MelConfig.from_dict(data) if not isinstance(data, str) else MelConfig.from_yaml(data)
-    except MelwaveError:
+    except MelwaveError as err:
+        assert "\n" not in str(err), f"error is not one line: {err!r}"
         return
     assert MelConfig.from_yaml(cfg.to_yaml()) == cfg  # anything accepted is a valid, round-tripping config
 
