@@ -334,12 +334,14 @@ def _fill_report(report: HtmlReport, evaluation: GeneratorEvaluation, real_items
         report.table(Table("Classifier accuracy on generated items, per requested value", ["condition", "value", "accuracy"], rows))
 
     def entry(item: SetItem, mel: torch.Tensor, label: str) -> Entry:
-        image = report.add_image(f"{label}-{item.key.name}", mel, cfg)
+        # The caption names the item by its labels (or its file name when it has none).
+        caption = " ".join(f"{k}={v}" for k, v in item.labels.items()) + f" · {item.key.name}" if item.labels else item.key.name
+        image = report.add_image(f"{label}-{caption}", mel, cfg)
         audio = None
         if item.audio is not None:
             loaded = load_audio(item.audio)
-            audio, _ = report.add_audio(f"{label}-{item.key.name}", loaded.wave, loaded.sample_rate)
-        return Entry(item.key.name, audio, image)
+            audio, _ = report.add_audio(f"{label}-{caption}", loaded.wave, loaded.sample_rate, image=False)
+        return Entry(caption, audio, image)
 
     names = sorted({n for item in fake_items for n in item.labels})
     for name in names:

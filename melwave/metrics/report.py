@@ -36,7 +36,8 @@ table.summary{border-collapse:collapse;margin:.6em 0;font-size:.92em}
 table.summary th,table.summary td{border:1px solid #bbb;padding:.25em .6em;text-align:right}
 table.summary th:first-child,table.summary td:first-child{text-align:left}
 table.summary td.best{font-weight:bold;background:#e6f4e6}
-.row{display:flex;flex-wrap:wrap;gap:.8em;margin:.5em 0 1.2em}
+.row{display:flex;flex-wrap:nowrap;overflow-x:auto;gap:.8em;margin:.5em 0 1.2em}
+figure.entry{flex:0 0 auto}
 figure.entry{margin:0;padding:.4em;background:#fff;border:1px solid #ddd;border-radius:4px;width:330px}
 figure.entry img{display:block;width:320px;height:128px}
 figure.entry audio{width:320px;margin-top:.3em}
@@ -121,16 +122,18 @@ class HtmlReport:
             image.save(tmp, format="PNG")
         return name
 
-    def add_audio(self, stem: str, wave: np.ndarray, sample_rate: int) -> tuple[str, str]:
-        """Write a waveform as 16-bit WAV plus its mel image; returns (audio, image) relative paths."""
+    def add_audio(self, stem: str, wave: np.ndarray, sample_rate: int, *, image: bool = True) -> tuple[str, str | None]:
+        """Write a waveform as 16-bit WAV plus (unless image=False) its mel image; returns the
+        (audio, image) paths relative to the report."""
         wave = np.asarray(wave, dtype=np.float32).reshape(-1)
         audio = "audio/" + self._unique(stem, ".wav")
         save_audio(self.root / audio, wave, sample_rate, overwrite=True)
+        if not image:
+            return audio, None
         at_image_rate = resample(wave, sample_rate, IMAGE_CONFIG.sample_rate)
         if len(at_image_rate) < IMAGE_CONFIG.min_samples():
             at_image_rate = np.pad(at_image_rate, (0, IMAGE_CONFIG.min_samples() - len(at_image_rate)))
-        image = self.add_image(stem, mel_spectrogram(at_image_rate, IMAGE_CONFIG), IMAGE_CONFIG)
-        return audio, image
+        return audio, self.add_image(stem, mel_spectrogram(at_image_rate, IMAGE_CONFIG), IMAGE_CONFIG)
 
     def table(self, table: Table) -> None:
         self.tables.append(table)
