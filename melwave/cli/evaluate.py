@@ -126,7 +126,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     generator.add_argument("--real", required=True, type=Path, help="folder of real audio and/or mel files")
     generator.add_argument("--fake", required=True, type=Path, help="folder of generated audio and/or mel files (labels from "
                            "labels.csv or name=value folders)")
-    generator.add_argument("--classifier", type=Path, help="condition classifier trained by `melwave train classifier`")
+    generator.add_argument("--classifier", type=Path, help="condition classifier trained by `melwave train classifier`: "
+                           "adds per-condition accuracy and the IS-like score")
     generator.add_argument("--embedding", default="aisfx", help=f"FAD embedding: {EMBEDDINGS_HELP}, or none")
     generator.add_argument("--cache", type=Path, help="embedding cache folder (default ~/.cache/melwave/embeddings)")
     generator.add_argument("--no-cache", action="store_true", help="do not read or write cached embeddings")
