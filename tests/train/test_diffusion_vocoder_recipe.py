@@ -8,7 +8,7 @@ from melwave.train.config import load_run_config
 from melwave.train.recipe import RecipeContext, get_recipe
 from melwave.train.state import TrainState
 
-from conftest import CONFIGS
+from vocoder_train_helpers import CONFIGS
 
 
 def make(overrides=()):

@@ -12,7 +12,7 @@ from melwave.train.recipe import RecipeContext, get_recipe
 from melwave.train.recipes.vocoder_common import build_vocoder, set_weight_norm
 from melwave.train.state import TrainState
 
-from conftest import CONFIGS
+from vocoder_train_helpers import CONFIGS
 
 
 def make_recipe(name: str, overrides=()):

@@ -9,7 +9,7 @@ from melwave.audio.config import PRESETS
 from melwave.errors import ConfigError
 from melwave.train.config import apply_overrides, load_run_config, parse_run_config, read_yaml
 
-from conftest import CONFIGS
+from vocoder_train_helpers import CONFIGS
 
 
 def test_every_shipped_config_parses_and_round_trips():

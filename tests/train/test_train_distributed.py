@@ -14,7 +14,7 @@ import torch
 
 from melwave.train import checkpoint as ckpt
 
-from conftest import CONFIGS, REPO, make_audio_dir
+from vocoder_train_helpers import CONFIGS, REPO, make_audio_dir
 
 WORKER = textwrap.dedent('''
     import sys, torch

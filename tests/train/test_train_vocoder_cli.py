@@ -19,7 +19,7 @@ from melwave.train import checkpoint as ckpt
 from melwave.train.config import load_run_config
 from melwave.train.loop import TrainingDiverged, train
 
-from conftest import CONFIGS, REPO, make_audio_dir
+from vocoder_train_helpers import CONFIGS, REPO, make_audio_dir
 
 HIFIGAN_DEBUG = str(CONFIGS / "hifigan-v3.debug.yaml")
 

@@ -9,7 +9,7 @@ import melwave
 from melwave.cli import main
 from melwave.train import checkpoint as ckpt
 
-from conftest import CONFIGS, make_audio_dir
+from vocoder_train_helpers import CONFIGS, make_audio_dir
 
 FAMILIES = {  # config -> (family, mel bins)
     "melgan.debug": ("melgan", 80),

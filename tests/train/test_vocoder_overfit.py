@@ -14,7 +14,7 @@ from melwave.train.config import load_run_config
 from melwave.train.loop import train
 from melwave.train.recipes.vocoder_common import build_vocoder, exported_copy, set_weight_norm
 
-from conftest import CONFIGS, tone
+from vocoder_train_helpers import CONFIGS, tone
 
 # config -> (steps, overrides). Debug-size models; learning rates raised for a quick overfit.
 CASES = {

@@ -1,11 +1,10 @@
-"""Fixtures for training tests: a small folder of generated audio in several formats and rates."""
+"""Helpers for the training tests: generated audio folders and where the configs are."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,8 +33,3 @@ def make_audio_dir(root: Path, *, seconds: float = 1.0, bad_file: bool = True) -
     if bad_file:
         (root / "broken.wav").write_bytes(b"RIFF....not really audio")
     return root
-
-
-@pytest.fixture
-def audio_dir(tmp_path) -> Path:
-    return make_audio_dir(tmp_path / "audio")
