@@ -62,6 +62,9 @@ def save_checkpoint(run_dir: str | Path, step: int, payload: dict[str, Any], *, 
     """Write checkpoint `step` atomically, then delete all but the newest `keep`."""
     folder = checkpoint_dir(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
+    # Only one process writes checkpoints, so temp files present now were left by a killed run.
+    for stale in folder.glob(".step-*.tmp.pt"):
+        stale.unlink(missing_ok=True)
     path = folder / f"step-{step:08d}.pt"
     document = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}
     atomic_write(path, lambda tmp: torch.save(document, tmp), overwrite=True)

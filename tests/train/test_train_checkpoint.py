@@ -18,6 +18,9 @@ def test_save_keeps_newest_and_loads_weights_only(tmp_path):
     opt = torch.optim.AdamW(model.parameters())
     model(torch.randn(4, 3)).sum().backward()
     opt.step()
+    (tmp_path / "checkpoints").mkdir()
+    stale = tmp_path / "checkpoints" / ".step-00000001.pt.abc123.tmp.pt"  # what a kill -9 mid-write leaves
+    stale.write_bytes(b"partial")
     for step in (2, 4, 6):
         ckpt.save_checkpoint(tmp_path, step, {"modules": {"m": model.state_dict()}, "optimizers": {"m": opt.state_dict()},
                                               "rng": [ckpt.rng_state()]}, keep=2)

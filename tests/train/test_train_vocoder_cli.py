@@ -34,7 +34,13 @@ def test_train_resume_and_load(audio_dir, tmp_path, caplog):
     assert [s for s, _ in ckpt.list_checkpoints(run)] == [2, 4]
     assert "broken.wav" in caplog.text and "steps/s" in caplog.text and "ETA" in caplog.text
     assert "validation at step 2: mel_l1=" in caplog.text
-    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"audio": 0, "images": 0}).Reload()
+    tags = events.Tags()
+    assert {"train/g_loss", "train/mel_l1", "train/steps_per_second", "val/mel_l1", "val/mrstft"} <= set(tags["scalars"])
+    assert "val/sample_0/generated" in tags["audio"] and "val/sample_0/real" in tags["audio"]
+    assert "val/sample_0/mel_real_top_generated_bottom" in tags["images"]
     vocoder = melwave.load_vocoder(run)
     assert vocoder.family == "hifigan" and vocoder.config.upsample_initial_channel == 16
     wave = vocoder.synthesize(torch.zeros(80, 6))
