@@ -1,11 +1,13 @@
 """Turn melwave's condition classifier (`melwave train classifier`) into the `ClassifierSpec`
 the generator evaluation uses.
 
-The contract a classifier model meets (duck-typed, so any model that keeps it works):
+Files are read with `melwave.models.classifier.load_classifier` (a `mel-classifier` model file or
+its training run folder). The contract a classifier meets (duck-typed, so any model that keeps it
+works, e.g. a tiny one in a test):
   model.vocabulary   a `melwave.data.labelled.Vocabulary` (conditions and their named values)
   model.mel_config   the MelConfig its input mels are in
   model.frames       input length in frames (or model.config.frames)
-  and either model.predict_proba(mels) -> {condition: (N, K) probabilities}
+  and either model.predict(mels) -> {condition: (N, K) probabilities} (MelClassifier's API)
   or model(mels) -> {condition: (N, K) logits} / a sequence of logits in vocabulary order,
   for mels (N, n_mels, frames) in mel_config units (the model normalises them itself).
 """
@@ -38,8 +40,8 @@ def spec_from_model(model: torch.nn.Module, *, source: str = "classifier") -> Cl
         out = {}
         for start in range(0, len(mels), 64):
             batch = mels[start:start + 64].to(device)
-            if hasattr(model, "predict_proba"):
-                probs = model.predict_proba(batch)
+            if callable(getattr(model, "predict", None)):
+                probs = model.predict(batch)
             else:
                 logits = model(batch)
                 if not isinstance(logits, dict):
@@ -53,7 +55,6 @@ def spec_from_model(model: torch.nn.Module, *, source: str = "classifier") -> Cl
 
 
 def load_classifier_spec(path: str | Path, *, device: str = "cpu") -> ClassifierSpec:
-    from melwave.models.registry import load_model
+    from melwave.models.classifier import load_classifier
 
-    model = load_model(path, device=device)
-    return spec_from_model(model, source=str(path))
+    return spec_from_model(load_classifier(path, device=device), source=str(path))
