@@ -11,6 +11,11 @@ head over the last map. Conditions enter in one of two ways:
 With `strips = G > 1` the critic is G independent critics, one per time strip (as the source
 trained its strips), computed as one grouped network; scores are (B, G). No BatchNorm: the
 gradient penalty is defined per example.
+
+`auxiliary_classifier: true` adds one linear head per condition on the pooled features (AC-GAN,
+Odena et al. 2017): the recipe trains them to recognise the conditions of real mels and asks the
+generator to make them recognisable — a direct signal to follow the labels, which a short
+training otherwise learns slowly from the critic score alone.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ class CriticConfig:
     conditioning: str = "projection"                 # projection | maps
     instance_norm: bool = True                       # InstanceNorm after every conv but the first
     slope: float = 0.2                               # LeakyReLU negative slope
+    auxiliary_classifier: bool = False               # one classification head per condition (AC-GAN)
 
     def __post_init__(self) -> None:
         if self.conditioning not in CONDITIONINGS:
@@ -69,6 +75,9 @@ class Critic(nn.Module):
         last = config.channels[-1]
         self.head = nn.Conv2d(groups * last, groups, (n_mels // scale, width // scale), groups=groups)
         self.projections = nn.ModuleList(nn.Embedding(n, groups * last) for n in sizes) if not maps else nn.ModuleList()
+        # Per strip and condition: logits from that strip's pooled features (a grouped 1×1 conv).
+        self.classifiers = nn.ModuleList(
+            nn.Conv1d(groups * last, groups * n, 1, groups=groups) for n in sizes) if config.auxiliary_classifier else nn.ModuleList()
         init_weights(self)
 
     @classmethod
@@ -80,8 +89,10 @@ class Critic(nn.Module):
         """(B, n_mels, frames) -> (B, G, n_mels, S)."""
         return cut_strips(mel, self.strips, self.overlap)
 
-    def score_strips(self, strips: Tensor, labels: Tensor) -> Tensor:
-        """(B, G, n_mels, S), (B, K) -> (B, G): each strip judged by its own critic."""
+    def score_strips(self, strips: Tensor, labels: Tensor, *, with_logits: bool = False):
+        """(B, G, n_mels, S), (B, K) -> (B, G): each strip judged by its own critic.
+
+        with_logits: also return [per condition (B, G, n_values) logits] of the auxiliary heads."""
         batch, groups = strips.shape[:2]
         x = strips.unsqueeze(2)
         if self.label_maps:
@@ -96,14 +107,17 @@ class Critic(nn.Module):
                 x = self.norms[i - 1](x)
             x = F.leaky_relu(x, self.config.slope)
         score = self.head(x).view(batch, groups)
-        if self.projections:
-            pooled = x.view(batch, groups, -1, x.shape[-2] * x.shape[-1]).sum(-1)  # (B, G, C)
-            for k, emb in enumerate(self.projections):
-                score = score + (emb(labels[:, k]).view(batch, groups, -1) * pooled).sum(-1)
-        return score
+        pooled = x.view(batch, groups, -1, x.shape[-2] * x.shape[-1]).sum(-1)  # (B, G, C)
+        for k, emb in enumerate(self.projections):
+            score = score + (emb(labels[:, k]).view(batch, groups, -1) * pooled).sum(-1)
+        if not with_logits:
+            return score
+        flat = pooled.reshape(batch, -1, 1) / (x.shape[-2] * x.shape[-1])
+        logits = [head(flat).view(batch, groups, -1) for head in self.classifiers]
+        return score, logits
 
-    def forward(self, strips: Tensor, labels: Tensor) -> Tensor:
-        return self.score_strips(strips, labels)
+    def forward(self, strips: Tensor, labels: Tensor, with_logits: bool = False):
+        return self.score_strips(strips, labels, with_logits=with_logits)
 
-    def score_mels(self, mel: Tensor, labels: Tensor) -> Tensor:
-        return self.score_strips(self.strips_of(mel), labels)
+    def score_mels(self, mel: Tensor, labels: Tensor, *, with_logits: bool = False):
+        return self.score_strips(self.strips_of(mel), labels, with_logits=with_logits)

@@ -10,6 +10,10 @@ with real, fake and interpolated examples scored in ONE critic call (a single fo
 pair under DistributedDataParallel). The generator update minimises −E[D(G(z, y))] with the
 labels of the last real slice (so conditions follow the data's distribution).
 
+With `critic.auxiliary_classifier` (AC-GAN) the critic also minimises the cross-entropy of its
+condition heads on REAL mels, and the generator the cross-entropy of the heads on its own
+output for the labels it was asked for, both × auxiliary_weight.
+
 The data are labelled mel crops (`recipe.data`), normalised per mel bin with statistics
 computed once from the training set and stored in the generator (they survive resume and ship
 with the exported model). The condition vocabulary lives in `model.config.conditions`;
@@ -26,6 +30,7 @@ from typing import Any, Iterable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from melwave.data.labelled import LabelledDataConfig, LabelledMels, Vocabulary
@@ -45,6 +50,7 @@ class WGANGPOptions:
     critic: CriticConfig = field(default_factory=CriticConfig)  # critic architecture
     data: LabelledDataConfig = field(default_factory=LabelledDataConfig)  # labels and crops
     grid_seed: int = 1234                               # fixed noise of the TensorBoard grids
+    auxiliary_weight: float = 1.0                       # weight of the AC-GAN losses (critic.auxiliary_classifier)
 
     def __post_init__(self) -> None:
         if self.n_critic < 1:
@@ -145,11 +151,15 @@ class WGANGPRecipe(Recipe):
             real_strips, fake_strips = plain_critic.strips_of(real), plain_critic.strips_of(fake)
             mixed = interpolate(real_strips, fake_strips)
             count = real.shape[0]
-            scores = critic(torch.cat([real_strips, fake_strips, mixed]), label.repeat(3, 1))
+            scores, logits = critic(torch.cat([real_strips, fake_strips, mixed]), label.repeat(3, 1), with_logits=True)
             score_real, score_fake, score_mixed = scores.split(count)
             penalty, norms = penalty_from_scores(score_mixed, mixed, weight=options.gp_weight)
             wasserstein = score_real.mean(0).sum() - score_fake.mean(0).sum()
             loss = penalty - wasserstein
+            if logits:
+                auxiliary = self.auxiliary_loss([lg[:count] for lg in logits], label)
+                loss = loss + options.auxiliary_weight * auxiliary
+                totals["critic_auxiliary"] = totals.get("critic_auxiliary", 0.0) + auxiliary.item()
             self.optimizers["critic"].zero_grad(set_to_none=True)
             loss.backward()
             self.optimizers["critic"].step()
@@ -162,13 +172,27 @@ class WGANGPRecipe(Recipe):
         # The unwrapped critic: its gradients here are discarded, so they needn't be all-reduced.
         label = label_chunks[-1]
         fake = generator(torch.randn(label.shape[0], z_dim, device=self.device), label)
-        generator_loss = -plain_critic.score_mels(fake, label).mean(0).sum()
+        score, logits = plain_critic.score_mels(fake, label, with_logits=True)
+        generator_loss = -score.mean(0).sum()
+        if logits:
+            auxiliary = self.auxiliary_loss(logits, label)
+            generator_loss = generator_loss + options.auxiliary_weight * auxiliary
+            metrics["generator_auxiliary"] = auxiliary.item()
         self.optimizers["generator"].zero_grad(set_to_none=True)
         generator_loss.backward()
         self.optimizers["generator"].step()
         self.step_schedulers(state)
         metrics["generator_loss"] = generator_loss.item()
         return metrics
+
+    @staticmethod
+    def auxiliary_loss(logits: list[Tensor], labels: Tensor) -> Tensor:
+        """Cross-entropy of every condition head of every strip critic, summed over conditions."""
+        total = torch.zeros((), device=labels.device)
+        for k, logit in enumerate(logits):  # (B, G, n_values)
+            groups = logit.shape[1]
+            total = total + F.cross_entropy(logit.flatten(0, 1), labels[:, k].repeat_interleave(groups))
+        return total
 
     @torch.no_grad()
     def validate(self, batches: Iterable[tuple[Tensor, Tensor]], state: TrainState) -> Validation:
