@@ -120,3 +120,12 @@ def test_save_load_round_trip_keeps_vocabulary_statistics_and_output(tmp_path):
     torch.testing.assert_close(loaded.generate(y, z), model.generate(y, z))
     mel = loaded.generate(y, z)
     assert mel.min() >= torch.log(torch.tensor(MEL.log_clamp)) - 1e-6   # never below the analysis floor
+
+
+def test_auxiliary_classifier_heads_give_logits_per_strip_and_condition():
+    model = make("strips-debug")
+    critic = Critic.for_generator(CriticConfig(channels=(4, 8), auxiliary_classifier=True), model)
+    mel = model(torch.randn(3, 8), labels(3))
+    score, logits = critic.score_mels(mel, labels(3), with_logits=True)
+    assert score.shape == (3, 4) and [tuple(lg.shape) for lg in logits] == [(3, 4, 3), (3, 4, 2)]
+    assert isinstance(critic.score_mels(mel, labels(3)), torch.Tensor)
