@@ -148,7 +148,9 @@ class GroupedLinear(nn.Module):
         self.bias = nn.Parameter(torch.zeros(groups, out_features))
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.einsum("bi,goi->bgo", x, self.weight) + self.bias
+        # All groups share the input, so the G layers are one (B, in) × (in, G·out) product.
+        groups, out_features, in_features = self.weight.shape
+        return F.linear(x, self.weight.reshape(groups * out_features, in_features), self.bias.reshape(-1)).view(-1, groups, out_features)
 
 
 class GroupedConvTranspose2d(nn.Module):
