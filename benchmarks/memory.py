@@ -104,13 +104,18 @@ def main() -> int:
     for row in rows:
         print(f"  {row['case']:20s} {row['minutes']:7g} {row['peak_mb']:8.0f} {row['baseline_mb']:10.0f} "
               f"{row['input_mb']:7.0f} {row['output_mb']:8.0f} {row['seconds']:7.0f}")
+    # What grows with length is the input mel and the output wave (the "mel in" and "wave out"
+    # columns, linear in minutes); the rest is per-chunk working memory, independent of length.
+    # Bound for longer files = the largest measured peak + growth of mel and wave to that length.
     for name in sorted({row["case"] for row in rows}):
-        points = sorted((row["minutes"], row["peak_mb"]) for row in rows if row["case"] == name)
-        if len(points) >= 2 and points[-1][0] > points[0][0]:
-            slope = (points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0])
-            for minutes in (10, 60):
-                estimate = points[-1][1] + slope * (minutes - points[-1][0])
-                print(f"  {name}: {slope:.1f} MB per minute of audio -> {minutes} min ≈ {estimate:.0f} MB")
+        mine = [row for row in rows if row["case"] == name]
+        longest = max(mine, key=lambda row: row["minutes"])
+        growth = (longest["input_mb"] + longest["output_mb"]) / longest["minutes"]
+        peak = max(row["peak_mb"] for row in mine)
+        estimates = ", ".join(f"{minutes} min <= {peak + growth * max(0, minutes - longest['minutes']):.0f} MB"
+                              for minutes in (10, 60) if minutes > longest["minutes"])
+        measured = ", ".join(f"{row['minutes']:g} min {row['peak_mb']:.0f} MB" for row in sorted(mine, key=lambda r: r["minutes"]))
+        print(f"  {name}: measured {measured}" + (f"; bound {estimates}" if estimates else ""))
     return 0
 
 

@@ -108,6 +108,19 @@ def test_integers_for_real_fields_give_the_same_config_and_fingerprint():
     assert isinstance(a.power, float) and isinstance(a.fmax, float)
 
 
+# Fingerprints written into mel files and models must not change between runs or releases:
+# these are the values melwave 0.1 wrote. A change here means old files stop matching.
+GOLDEN_FINGERPRINTS = {
+    "cwgan-22k": "83fbba5c57e0", "cwgan-22k-log": "949a8f607f66", "cwgan-strips-22k": "40eb62f81980",
+    "gomin-24k": "6c6150ea8ec6", "hifigan-22k": "2072cd031c3b", "melgan-22k": "5c7985d22707",
+}
+
+
+def test_fingerprints_are_stable_across_releases():
+    assert {name: PRESETS[name].fingerprint() for name in GOLDEN_FINGERPRINTS} == GOLDEN_FINGERPRINTS
+
+
+@pytest.mark.slow
 def test_fingerprint_is_stable_across_processes():
     code = ("from melwave.audio.config import PRESETS; "
             "print(' '.join(PRESETS[n].fingerprint() for n in sorted(PRESETS)))")

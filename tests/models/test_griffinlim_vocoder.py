@@ -88,3 +88,11 @@ def test_chunked_griffin_lim_has_no_seams():
     assert gap < 0.02  # overall consistency as good as whole-file Griffin-Lim
     alone_at_seams, alone_elsewhere, _ = _seam_error(chunk_frames=64, wrap=Independent)
     assert alone_at_seams > 1.8 * alone_elsewhere, (alone_at_seams, alone_elsewhere)
+
+
+def test_synthesize_with_chunk_frames_goes_through_chunking():
+    voc = GriffinLim(config=GriffinLimConfig(iterations=4, nnls_iterations=4))
+    mel = voc.prepare_melspectrogram(speech_like(22050, 0.5))
+    direct = synthesize_chunked(voc, mel[None], chunk_frames=10)[0]
+    torch.testing.assert_close(voc.synthesize(mel, chunk_frames=10), direct, rtol=0, atol=0)
+    assert voc.synthesize(mel, chunk_frames=10_000).shape == direct.shape  # one chunk: plain forward

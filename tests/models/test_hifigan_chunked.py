@@ -58,18 +58,18 @@ def test_chunked_hifigan_matches_whole_file(universal):
     # chunk 256 (float32 noise); context 8 drops to 17 dB because the generator's receptive field
     # (~13 frames) then sees zero padding, which in log-mel units is a loud event. 60 dB is far
     # below audibility and far above what a wrong context or crossfade gives.
-    snr, calls = _check_agreement(universal, 2.0, chunk_frames=50)
+    snr, calls = _check_agreement(universal, 0.6, chunk_frames=20)
     assert snr > 60, snr
-    assert max(calls) <= 50 + 2 * universal.receptive_frames  # bounded working set per call
-    assert len(calls) == len(chunk_spans(173, 50))
+    assert max(calls) <= 20 + 2 * universal.receptive_frames  # bounded working set per call
+    assert len(calls) == len(chunk_spans(51, 20))
 
 
 def test_too_little_context_is_detected(universal):
     # The agreement test can fail: with context smaller than the receptive field it does.
-    mel = universal.prepare_melspectrogram(speech_like(22050, 1.0))[None]
+    mel = universal.prepare_melspectrogram(speech_like(22050, 0.3))[None]
     with torch.no_grad():
         whole = universal(mel)
-        chunked = synthesize_chunked(universal, mel, chunk_frames=20, context=2)
+        chunked = synthesize_chunked(universal, mel, chunk_frames=10, context=2)
     assert snr_db(chunked, whole) < 40
 
 
@@ -96,10 +96,6 @@ def test_any_length_and_chunk_size_reassembles_exactly(frames):
         torch.testing.assert_close(out, Pointwise()(mel), rtol=0, atol=1e-6)
 
 
-def test_synthesize_uses_chunks_when_asked(universal):
-    mel = universal.prepare_melspectrogram(speech_like(22050, 1.0))
-    whole = universal.synthesize(mel)
-    chunked = universal.synthesize(mel, chunk_frames=40)
-    assert chunked.shape == whole.shape and snr_db(chunked, whole) > 60
+def test_chunk_spans_rejects_nonpositive_sizes():
     with pytest.raises(ValueError, match="positive"):
         chunk_spans(10, 0)
