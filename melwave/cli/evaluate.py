@@ -39,7 +39,7 @@ def run_vocoder(args: argparse.Namespace) -> int:
     data_root = Path(args.data) if Path(args.data).is_dir() else None
     evaluation = evaluate_vocoders(args.model, clips, device=_device(args.device), max_seconds=args.max_seconds or None,
                                    report=report, progress=False if args.no_progress else None, data_root=data_root,
-                                   dnsmos=args.dnsmos)
+                                   dnsmos=args.dnsmos, report_clips=args.report_clips or None)
     print(evaluation.format_table())
     written = write_tables(evaluation, out)
     if report is not None:
@@ -117,6 +117,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     vocoder.add_argument("--data", required=True, help="folder of reference clips (searched recursively; any audio format) or one file")
     vocoder.add_argument("--limit", type=int, help="use at most N clips (sorted by path)")
     vocoder.add_argument("--max-seconds", type=float, default=10.0, help="score only the first S seconds of each clip (default 10; 0 = all)")
+    vocoder.add_argument("--report-clips", type=int, default=24, help="clips with players in the HTML report (default 24; "
+                         "0 = all); the tables always cover every clip")
     vocoder.add_argument("--dnsmos", action="store_true", help="also DNSMOS overall MOS of each output (needs the optional "
                          "speechmos + onnxruntime packages; ~1-5 s per clip)")
     common(vocoder, "evaluation-vocoder")

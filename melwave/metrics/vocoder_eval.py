@@ -131,36 +131,43 @@ def summarize(model: str, results: list[ClipResult], params: int, metrics=PAIR_M
 
 def evaluate_vocoders(models: Sequence[str], clips: Sequence[Path], *, device: str = "cpu", max_seconds: float | None = None,
                       chunk_seconds: float | None = 10.0, report: HtmlReport | None = None, progress: bool | None = None,
-                      data_root: Path | None = None, dnsmos: bool = False) -> VocoderEvaluation:
+                      data_root: Path | None = None, dnsmos: bool = False, report_clips: int | None = 24) -> VocoderEvaluation:
+    """Score every model on every clip; the report plays the first `report_clips` clips (None: all)."""
     from melwave.pipeline import chunk_frames_for
 
     metrics = dict(PAIR_METRICS) | ({"dnsmos_ovrl": OPTIONAL_METRICS["dnsmos_ovrl"]} if dnsmos else {})
     labels = _unique_labels(models)
-    references: dict[Path, tuple[np.ndarray, int]] = {}
     failures: list[str] = []
-    for clip in clips:
-        try:
-            audio = load_audio(clip)
-        except AudioError as err:
-            failures.append(str(err))
-            continue
+
+    def read(clip: Path) -> tuple[np.ndarray, int]:
+        audio = load_audio(clip)
         wave = audio.wave[: int(max_seconds * audio.sample_rate)] if max_seconds else audio.wave
-        references[clip] = (wave, audio.sample_rate)
-    if not references:
-        raise MelwaveError("none of the clips could be read" + (f" (first: {failures[0]})" if failures else ""))
+        return wave, audio.sample_rate
 
     def clip_name(path: Path) -> str:
         return str(path.relative_to(data_root)) if data_root and path.is_relative_to(data_root) else path.name
 
-    entries: dict[Path, list[Entry]] = {clip: [] for clip in references}
-    if report is not None:
-        for clip, (wave, rate) in references.items():
+    # Clips are decoded again for every model rather than held in memory: decoding is cheap next
+    # to synthesis, and a few thousand clips would not fit.
+    readable: list[Path] = []
+    entries: dict[Path, list[Entry]] = {}
+    for clip in clips:
+        try:
+            wave, rate = read(clip)
+        except AudioError as err:
+            failures.append(str(err))
+            continue
+        readable.append(clip)
+        entries[clip] = []
+        if report is not None and (report_clips is None or len(readable) <= report_clips):
             audio_rel, image_rel = report.add_audio(f"{clip_name(clip)}-reference", wave, rate)
             entries[clip].append(Entry("reference", audio_rel, image_rel, {"seconds": len(wave) / rate}))
+    if not readable:
+        raise MelwaveError("none of the clips could be read" + (f" (first: {failures[0]})" if failures else ""))
 
     results: list[ClipResult] = []
     summaries: list[ModelSummary] = []
-    bar = tqdm(total=len(models) * len(references), desc="evaluate", unit="clip", disable=progress is False)
+    bar = tqdm(total=len(models) * len(readable), desc="evaluate", unit="clip", disable=progress is False)
     for spec, label in zip(models, labels):
         vocoder = load_vocoder(spec, device=device)
         rate = vocoder.sample_rate
@@ -171,8 +178,9 @@ def evaluate_vocoders(models: Sequence[str], clips: Sequence[Path], *, device: s
         warm = np.zeros(max(rate // 2, vocoder.mel_config.min_samples()), np.float32)
         vocoder.synthesize(vocoder.prepare_melspectrogram(warm), vocoder.mel_config)
         model_results = []
-        for clip, (wave, ref_rate) in references.items():
+        for clip in readable:
             bar.set_postfix_str(f"{label}: {clip.name}"[:60])
+            wave, ref_rate = read(clip)
             at_model_rate = resample(wave, ref_rate, rate)
             if len(at_model_rate) < vocoder.mel_config.min_samples():
                 result = ClipResult(label, clip_name(clip), len(wave) / ref_rate, math.nan, 0,
@@ -189,7 +197,7 @@ def evaluate_vocoders(models: Sequence[str], clips: Sequence[Path], *, device: s
                 output = output.detach().cpu().numpy().astype(np.float32)
                 pair = pair_metrics(wave, ref_rate, output, rate, dnsmos=dnsmos)
                 result = ClipResult(label, clip_name(clip), len(output) / rate, elapsed, pair.lag_samples, pair.values, pair.notes)
-                if report is not None:
+                if report is not None and entries[clip]:
                     audio_rel, image_rel = report.add_audio(f"{clip_name(clip)}-{label}", output, rate)
                     shown = {k: pair.values[k] for k in ("pesq", "stoi", "mcd")}
                     entries[clip].append(Entry(label, audio_rel, image_rel, shown))
@@ -199,14 +207,17 @@ def evaluate_vocoders(models: Sequence[str], clips: Sequence[Path], *, device: s
         summaries.append(summarize(label, model_results, params, metrics))
         del vocoder
     bar.close()
-    evaluation = VocoderEvaluation([clip_name(c) for c in references], results, summaries, failures, metrics)
+    evaluation = VocoderEvaluation([clip_name(c) for c in readable], results, summaries, failures, metrics)
     if report is not None:
         report.table(Table("Mean over clips (rtf: synthesis seconds per audio second; bold = best)", evaluation.headers,
                            evaluation.table_rows(), {m: hib for m, (hib, _) in metrics.items()} | {"rtf": False}))
         report.notes.append("Metrics: " + "; ".join(f"{m}: {d}" for m, (_, d) in metrics.items()))
         if failures:
             report.notes.append(f"{len(failures)} clip(s) could not be read: " + "; ".join(failures[:5]))
-        report.section("Clips", [(clip_name(clip), entries[clip]) for clip in references])
+        shown = [clip for clip in readable if entries[clip]]
+        if len(shown) < len(readable):
+            report.notes.append(f"The table covers all {len(readable)} clips; the players below show the first {len(shown)}.")
+        report.section("Clips", [(clip_name(clip), entries[clip]) for clip in shown])
     return evaluation
 
 
