@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from melwave.audio.config import PRESETS, get_preset
-from melwave.errors import MelwaveError, OutputExistsError
+from melwave.errors import OutputExistsError
 
 
 def _prepare_out(path: Path, overwrite: bool) -> Path:
