@@ -32,7 +32,7 @@ from melwave.audio.io import save_audio
 from melwave.audio.melfile import MelFile, save_mel
 from melwave.audio.plot import save_mel_image
 from melwave.errors import CheckpointError, ConfigError, OutputExistsError
-from melwave.utils.fileio import atomic_write_bytes, check_writable
+from melwave.utils.fileio import atomic_write_bytes
 
 log = logging.getLogger("melwave")
 

@@ -40,19 +40,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_notes(args: argparse.Namespace) -> int:
     from melwave.data.notes import NotesSpec, build_notes
-    from melwave.errors import ConfigError
-
     default = NotesSpec()
     hold = default.hold
     if args.duration <= hold[1] + default.max_onset:
         # Keep the held part within a shorter clip: hold for 40–75 % of it.
         hold = (round(0.4 * args.duration, 3), round(0.75 * args.duration, 3))
-    try:
-        spec = NotesSpec(instruments=tuple(args.instruments), pitches=tuple(args.pitches),
-                         velocities=tuple(args.velocities), takes=args.takes, duration=args.duration,
-                         hold=hold, seed=args.seed)
-    except ConfigError:
-        raise
+    spec = NotesSpec(instruments=tuple(args.instruments), pitches=tuple(args.pitches),
+                     velocities=tuple(args.velocities), takes=args.takes, duration=args.duration,
+                     hold=hold, seed=args.seed)
     started = time.monotonic()
     labels = build_notes(args.out, spec, overwrite=args.overwrite)
     log.info("wrote %d notes (%s) and %s in %.1f s", len(spec),
