@@ -182,8 +182,13 @@ def fold_weight_norm(state: dict[str, Tensor]) -> dict[str, Tensor]:
         if key.endswith(".weight_v"):
             prefix = key[: -len(".weight_v")]
             g = state[prefix + ".weight_g"]
-            dims = tuple(range(1, value.ndim))
-            folded[prefix + ".weight"] = g * value / value.norm(dim=dims, keepdim=True)
+            # torch's own kernel (what the reference's remove_weight_norm() runs), so the folded
+            # weights are bit-identical to the reference implementation's; the formula otherwise.
+            if hasattr(torch, "_weight_norm"):
+                folded[prefix + ".weight"] = torch._weight_norm(value, g, 0)
+            else:  # pragma: no cover
+                dims = tuple(range(1, value.ndim))
+                folded[prefix + ".weight"] = g * value / value.norm(dim=dims, keepdim=True)
         elif key.endswith(".weight_g"):
             continue
         else:
