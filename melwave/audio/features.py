@@ -173,7 +173,15 @@ class MelExtractor(nn.Module):
         # power mels skip the square root entirely.
         real, imag = spec.real, spec.imag
         power = torch.addcmul(real * real, imag, imag)
-        values = power if self.cfg.power == 2.0 else power.sqrt_()
+        if self.cfg.power == 2.0:
+            values = power
+        elif power.requires_grad:
+            # Training losses differentiate through here; sqrt's derivative is infinite at an
+            # exactly-zero bin (silence), which would make the whole gradient NaN. The clamp only
+            # touches |X| < 1e-6, below every compression's floor.
+            values = power.clamp_min(1e-12).sqrt()
+        else:
+            values = power.sqrt_()
         return torch.matmul(self.basis.to(values.dtype), values)
 
     def forward(self, wave: Tensor) -> Tensor:

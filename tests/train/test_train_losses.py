@@ -47,3 +47,12 @@ def test_feature_matching_is_l1_and_ignores_gradient_to_real():
     loss.backward()
     assert real[0][0].grad is None and fake[0][0].grad is not None
     assert float(feature_matching_loss(real, real)) == 0.0
+
+
+def test_mel_loss_gradient_is_finite_on_silence():
+    # Generators start near silence; exactly-zero STFT bins must not turn the gradient into NaN.
+    for preset in ("hifigan-22k", "gomin-24k", "melgan-22k"):
+        fake = torch.zeros(2, 4096, requires_grad=True)
+        target = 0.1 * torch.randn(2, 4096, generator=torch.Generator().manual_seed(0))
+        MelL1Loss(PRESETS[preset])(fake, target).backward()
+        assert torch.isfinite(fake.grad).all(), preset
