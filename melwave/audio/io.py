@@ -37,7 +37,7 @@ class LoadedAudio:
 def _read(path: Path) -> tuple[np.ndarray, int]:
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-        return data, rate
+        return data, int(rate)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
         first_error = err
     # libsndfile lacks some codecs (older builds: mp3/opus); audioread via librosa covers them.
@@ -79,6 +79,8 @@ def load_audio(path: str | Path, sample_rate: int | None = None) -> LoadedAudio:
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: file is empty (0 bytes)")
     data, rate = _read(path)
+    if not isinstance(rate, int) or rate <= 0:  # a corrupt header can declare 0 Hz (found by fuzzing)
+        raise AudioError(f"{path}: header declares an invalid sample rate ({rate})")
     if data.shape[0] == 0:
         raise AudioError(f"{path}: audio has no samples")
     if not np.isfinite(data).all():

@@ -26,7 +26,7 @@ from melwave.errors import MelwaveError
 
 CFG = PRESETS["hifigan-22k"]
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-SLOW = settings(max_examples=3500, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+SLOW = settings(max_examples=8000, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
 
 def _wav_bytes(subtype: str = "PCM_16", channels: int = 1, frames: int = 400, rate: int = 22050) -> bytes:
@@ -178,7 +178,7 @@ def test_load_mel_fuzz_long(case):
 
 
 @pytest.mark.slow
-@settings(SLOW, max_examples=1500)
+@settings(SLOW, max_examples=5000)
 @given(config_dicts | yaml_texts)
 def test_mel_config_fuzz_long(data):
     _fuzz_config(data)
