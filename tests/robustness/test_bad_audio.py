@@ -67,6 +67,7 @@ CASES = {
     "zero-length WAV (header, no frames)": (lambda d: _wav(d, "zero.wav", data=np.zeros((0, 1))), None, "no samples"),
     "truncated WAV (half the data)": (lambda d: _truncated(d), [], None),
     "WAV header only (data cut)": (lambda d: _truncated(d, keep=44, name="hdr.wav"), None, "no samples|cannot decode"),
+    "WAV header declaring 0 Hz": (lambda d: _zero_rate(d), None, "invalid sample rate"),
     "random bytes named .wav": (lambda d: _bytes(d, "noise.wav", np.random.default_rng(0).bytes(5000)), None, "cannot decode"),
     "text file named .mp3": (lambda d: _bytes(d, "text.mp3", b"hello, this is not audio\n" * 40), None, "cannot decode"),
     "missing file": (lambda d: d / "missing.wav", None, "no such file"),
@@ -77,6 +78,12 @@ CASES = {
 def _bytes(directory: Path, name: str, data: bytes) -> Path:
     (directory / name).write_bytes(data)
     return directory / name
+
+
+def _zero_rate(directory: Path) -> Path:
+    data = bytearray(_wav(directory, "full_rate.wav", data=tone(RATE)).read_bytes())
+    data[24:28] = (0).to_bytes(4, "little")  # the fmt chunk's sample-rate field
+    return _bytes(directory, "zero_rate.wav", bytes(data))
 
 
 def _truncated(directory: Path, keep: int | None = None, name: str = "trunc.wav") -> Path:
