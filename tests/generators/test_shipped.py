@@ -31,7 +31,7 @@ def test_shipped_model_follows_its_conditions(tmp_path):
     real = LabelledMels.from_folder(tmp_path / "real", model.mel_config, frames=model.frames, data=LabelledDataConfig())
     real_mels = torch.stack([real[i][0] for i in range(len(real))])
     real_acc = classifier.accuracy(real_mels, real.labels)
-    assert min(real_acc.values()) > 0.8, real_acc
+    assert min(real_acc.values()) > 0.75, real_acc
     # Generated notes: 4 per combination, every combination.
     sizes = model.vocabulary.sizes
     grid = torch.cartesian_prod(*(torch.arange(n) for n in sizes)).repeat_interleave(4, dim=0)
