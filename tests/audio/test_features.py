@@ -12,20 +12,10 @@ from hypothesis import strategies as st
 from melwave.audio.config import PRESETS, MelConfig
 from melwave.audio.features import MelExtractor, compress, decompress, mel_basis, mel_spectrogram
 from melwave.errors import AudioTooShortError, MelwaveError
+from melwave.utils.signals import chirp_mix
 
 
-def test_signal(sample_rate: int, seconds: float, seed: int = 0) -> np.ndarray:
-    """A chirp, a harmonic tone with vibrato, and noise: energy across the whole band."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(sample_rate * seconds)) / sample_rate
-    chirp = 0.3 * np.sin(2 * np.pi * (100 * t + 0.5 * (sample_rate / 2.5 - 100) / seconds * t**2))
-    f0 = 220 * (1 + 0.02 * np.sin(2 * np.pi * 5 * t))
-    phase = 2 * np.pi * np.cumsum(f0) / sample_rate
-    harmonics = sum(0.2 / k * np.sin(k * phase) for k in range(1, 8))
-    return (chirp + harmonics + 0.01 * rng.standard_normal(len(t))).astype(np.float64)
 
-
-test_signal.__test__ = False  # a helper, not a test
 
 
 def librosa_reference(wave: np.ndarray, cfg: MelConfig) -> np.ndarray:
@@ -82,7 +72,7 @@ VARIANTS = _variants()
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_matches_librosa(name):
     cfg = VARIANTS[name]
-    wave = test_signal(cfg.sample_rate, 1.0)
+    wave = chirp_mix(cfg.sample_rate, 1.0, dtype=np.float64)
     ours = mel_spectrogram(wave.astype(np.float32), cfg).numpy()
     reference = librosa_reference(wave, cfg)
     assert ours.shape == reference.shape == (cfg.n_mels, cfg.num_frames(len(wave)))
@@ -104,7 +94,7 @@ def test_batched_equals_per_item(name):
     cfg = PRESETS[name]
     extractor = MelExtractor(cfg)
     # melgan's dB top_db is relative to each item's own peak: items at different levels test that.
-    waves = torch.stack([torch.from_numpy(test_signal(cfg.sample_rate, 0.5, seed) * gain).float()
+    waves = torch.stack([torch.from_numpy(chirp_mix(cfg.sample_rate, 0.5, seed, dtype=np.float64) * gain).float()
                          for seed, gain in ((0, 1.0), (1, 0.01), (2, 0.3))])
     batched = extractor(waves)
     for i in range(len(waves)):
@@ -113,7 +103,7 @@ def test_batched_equals_per_item(name):
 
 def test_float64_and_float32_inputs_agree():
     cfg = PRESETS["hifigan-22k"]
-    wave = test_signal(cfg.sample_rate, 0.5)
+    wave = chirp_mix(cfg.sample_rate, 0.5, dtype=np.float64)
     a = mel_spectrogram(torch.from_numpy(wave), cfg)  # float64 tensor
     b = mel_spectrogram(wave.astype(np.float32), cfg)  # float32 array
     assert a.dtype == b.dtype == torch.float32
@@ -160,7 +150,7 @@ def test_long_inputs_in_blocks_give_identical_mels(name):
     # Long inputs are analysed in blocks of frames to bound memory; the result must not change.
     cfg = VARIANTS[name]
     extractor = MelExtractor(cfg)
-    wave = torch.from_numpy(test_signal(cfg.sample_rate, 0.6)).float()[None].repeat(2, 1)
+    wave = torch.from_numpy(chirp_mix(cfg.sample_rate, 0.6, dtype=np.float64)).float()[None].repeat(2, 1)
     whole = extractor(wave)
     extractor.block_frames = 7
     torch.testing.assert_close(extractor(wave), whole, rtol=0, atol=0)
@@ -170,7 +160,7 @@ def test_long_inputs_in_blocks_give_identical_mels(name):
 @pytest.mark.parametrize("name", ["hifigan-22k", "gomin-24k", "melgan-22k"])
 def test_gpu_matches_cpu(name):
     cfg = PRESETS[name]
-    wave = torch.from_numpy(test_signal(cfg.sample_rate, 1.0)).float()[None].repeat(3, 1)
+    wave = torch.from_numpy(chirp_mix(cfg.sample_rate, 1.0, dtype=np.float64)).float()[None].repeat(3, 1)
     cpu = MelExtractor(cfg)(wave)
     gpu = MelExtractor(cfg).cuda()(wave.cuda()).cpu()
     torch.testing.assert_close(gpu, cpu, rtol=1e-4, atol=TOLERANCE[cfg.compression])

@@ -10,28 +10,18 @@ import torch
 from melwave.audio.config import PRESETS
 from melwave.audio.features import MelExtractor, mel_basis, decompress
 from melwave.audio.griffinlim import griffin_lim, mel_to_linear, spectral_convergence
+from melwave.utils.signals import chirp_mix
 
 # Center/constant framing is the one librosa's griffinlim also uses, so both see the same problem.
 CENTER = PRESETS["hifigan-22k"].replace(padding="center", pad_mode="constant")
 
 
-def test_signal(sample_rate: int, seconds: float, seed: int = 0) -> np.ndarray:
-    """A chirp, a harmonic tone with vibrato, and noise (as in test_features)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(sample_rate * seconds)) / sample_rate
-    chirp = 0.3 * np.sin(2 * np.pi * (100 * t + 0.5 * (sample_rate / 2.5 - 100) / seconds * t**2))
-    f0 = 220 * (1 + 0.02 * np.sin(2 * np.pi * 5 * t))
-    phase = 2 * np.pi * np.cumsum(f0) / sample_rate
-    harmonics = sum(0.2 / k * np.sin(k * phase) for k in range(1, 8))
-    return (chirp + harmonics + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
 
-
-test_signal.__test__ = False
 
 
 @pytest.fixture(scope="module")
 def magnitude() -> tuple[np.ndarray, torch.Tensor]:
-    wave = test_signal(22050, 4.0)
+    wave = chirp_mix(22050, 4.0)
     spec = np.abs(librosa.stft(wave, n_fft=1024, hop_length=256, center=True, pad_mode="constant"))
     return wave, torch.from_numpy(spec)[None]
 
@@ -39,7 +29,7 @@ def magnitude() -> tuple[np.ndarray, torch.Tensor]:
 @pytest.mark.parametrize("preset", ["hifigan-22k", "cwgan-22k", "gomin-24k", "melgan-22k"])
 def test_nnls_is_non_negative_and_beats_clamped_pinv(preset):
     cfg = PRESETS[preset]
-    wave = torch.from_numpy(test_signal(cfg.sample_rate, 1.0))
+    wave = torch.from_numpy(chirp_mix(cfg.sample_rate, 1.0))
     mel = MelExtractor(cfg)(wave)[None]
     basis = mel_basis(cfg)
     target = decompress(mel, cfg)
@@ -97,7 +87,7 @@ def test_converges_at_least_as_well_as_librosa_at_equal_iterations(magnitude):
 @pytest.mark.parametrize("pad_mode", ["reflect", "constant"])
 def test_output_length_is_frames_times_hop(padding, pad_mode):
     cfg = PRESETS["hifigan-22k"].replace(padding=padding, pad_mode=pad_mode)
-    wave = torch.from_numpy(test_signal(22050, 0.5))
+    wave = torch.from_numpy(chirp_mix(22050, 0.5))
     mel = MelExtractor(cfg)(wave)[None]
     out = griffin_lim(mel_to_linear(mel, cfg), cfg, iterations=4)
     assert out.shape == (1, mel.shape[-1] * cfg.hop_length)
@@ -109,7 +99,7 @@ def test_reconstruction_is_aligned_with_the_input(padding):
     # Frame t's magnitude must land at sample t*hop - left_pad: the spectrogram of the output,
     # computed with the same config, matches the input's (no shift by a pad length).
     cfg = PRESETS["hifigan-22k"].replace(padding=padding)
-    wave = torch.from_numpy(test_signal(22050, 1.0))
+    wave = torch.from_numpy(chirp_mix(22050, 1.0))
     extractor = MelExtractor(cfg.replace(compression="none"))
     out = griffin_lim(mel_to_linear(MelExtractor(cfg)(wave)[None], cfg), cfg, iterations=32)[0]
     a, b = extractor(wave), extractor(out[: len(wave)])

@@ -12,16 +12,8 @@ from melwave.errors import ConfigError, MelConfigMismatch
 from melwave.models.chunking import synthesize_chunked
 from melwave.models.registry import load_vocoder
 from melwave.models.vocoders.griffinlim import GriffinLim, GriffinLimConfig
+from melwave.utils.signals import speech_like
 
-
-def speech_like(sample_rate: int, seconds: float, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(sample_rate * seconds)) / sample_rate
-    f0 = 140 + 40 * np.sin(2 * np.pi * 0.7 * t)
-    phase = 2 * np.pi * np.cumsum(f0) / sample_rate
-    voice = sum(np.sin(k * phase) * np.exp(-((k * f0 - 700) / 900) ** 2) for k in range(1, 30))
-    gate = (np.sin(2 * np.pi * 1.3 * t) > -0.3).astype(float)
-    return (0.1 * voice * gate + 0.003 * rng.standard_normal(len(t))).astype(np.float32)
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

@@ -8,17 +8,8 @@ import torch
 
 from melwave.models.chunking import chunk_spans, synthesize_chunked
 from melwave.models.registry import load_vocoder
+from melwave.utils.signals import speech_like
 
-
-def speech_like(sample_rate: int, seconds: float, seed: int = 0) -> np.ndarray:
-    """Harmonic 'voice' with a gliding pitch, formant-ish envelope, pauses and noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(sample_rate * seconds)) / sample_rate
-    f0 = 140 + 40 * np.sin(2 * np.pi * 0.7 * t)
-    phase = 2 * np.pi * np.cumsum(f0) / sample_rate
-    voice = sum(np.sin(k * phase) * np.exp(-((k * f0 - 700) / 900) ** 2) for k in range(1, 30))
-    gate = (np.sin(2 * np.pi * 1.3 * t) > -0.3).astype(float)
-    return (0.1 * voice * gate + 0.003 * rng.standard_normal(len(t))).astype(np.float32)
 
 
 def snr_db(estimate: torch.Tensor, reference: torch.Tensor) -> float:
