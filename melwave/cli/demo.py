@@ -92,7 +92,8 @@ def run_demo(out: Path | None = None, *, device: str = "cpu", overwrite: bool = 
     if demo_grid is not None:
         generated = demo_grid(out / "generated", overwrite=overwrite)
         summary["generated"] = [str(p.relative_to(out)) for p in generated]
-        log.info("demo: generated %d sounds under %s", len(generated), out / "generated")
+        sounds = [p for p in generated if p.suffix == ".wav"]
+        log.info("demo: generated %d sounds (wav + mel file + PNG each) under %s", len(sounds), out / "generated")
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"melwave demo: wrote {out.resolve()}")
     for row in summary["resynthesis"]:
