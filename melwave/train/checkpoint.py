@@ -67,7 +67,14 @@ def save_checkpoint(run_dir: str | Path, step: int, payload: dict[str, Any], *, 
         stale.unlink(missing_ok=True)
     path = folder / f"step-{step:08d}.pt"
     document = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}
-    atomic_write(path, lambda tmp: torch.save(document, tmp), overwrite=True)
+    try:
+        atomic_write(path, lambda tmp: torch.save(document, tmp), overwrite=True)
+    except (OSError, RuntimeError) as err:
+        # torch.save reports a full disk as RuntimeError ("file write failed"), plain writes as
+        # OSError(ENOSPC). Either way the temp file is gone and older checkpoints are untouched.
+        previous = list_checkpoints(run_dir)
+        kept = f"; the last good checkpoint is still {previous[-1][1]}" if previous else ""
+        raise CheckpointError(f"{path}: could not write checkpoint ({err}){kept}") from None
     _fsync_dir(folder)
     for _, old in list_checkpoints(run_dir)[:-keep]:
         old.unlink(missing_ok=True)
