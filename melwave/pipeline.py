@@ -78,14 +78,21 @@ def analyze_file(source: Path, target: Path, cfg: MelConfig, *, device: str = "c
 
 def synthesize_file(source: Path, target: Path, vocoders: VocoderFor, *, npy_config: MelConfig | None = None,
                     chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS, overwrite: bool = False,
-                    trust_file: bool = False) -> list[str]:
+                    trust_file: bool = False, resample_mel: bool = False) -> list[str]:
     if source.suffix not in MEL_EXTENSIONS:
         raise MelwaveError(f"{source}: synthesis reads {' or '.join(MEL_EXTENSIONS)} mel files, not {source.suffix or 'extensionless'} files")
     melfile = load_mel(source, npy_config if source.suffix == ".npy" else None, trust_file=trust_file)
     vocoder = vocoders(melfile.config)
-    wave = vocode(vocoder, melfile.mel, melfile.config, source=str(source), chunk_seconds=chunk_seconds)
+    mel, config, notes = melfile.mel, melfile.config, []
+    if resample_mel and config != vocoder.mel_config:
+        from melwave.audio.convert import convert_mel, same_framing
+
+        how = "re-projected its filterbank" if same_framing(config, vocoder.mel_config) else "re-analysed a Griffin-Lim rendering"
+        notes.append(f"converted the mel to the vocoder's config ({how}; differing: {', '.join(config.diff(vocoder.mel_config))})")
+        mel, config = convert_mel(mel.to(vocoder.device), config, vocoder.mel_config), vocoder.mel_config
+    wave = vocode(vocoder, mel, config, source=str(source), chunk_seconds=chunk_seconds)
     save_audio(target, wave.numpy(), vocoder.sample_rate, overwrite=overwrite)
-    return []
+    return notes
 
 
 def resynth_file(source: Path, target: Path, vocoder: Vocoder, *, device: str = "cpu",

@@ -49,6 +49,11 @@ def _mel_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mel-config", type=Path, help="mel settings from a YAML file of MelConfig fields")
 
 
+def _resample_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--resample-mel", action="store_true",
+                        help="convert mels made under another mel config to the vocoder's (lossy) instead of refusing them")
+
+
 def _chunk_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-seconds", type=float, default=DEFAULT_CHUNK_SECONDS,
                         help=f"vocode long inputs in overlapping chunks of this length (default {DEFAULT_CHUNK_SECONDS}; 0 = whole file)")
@@ -100,7 +105,8 @@ def _run(args: argparse.Namespace, mode: str) -> int:
         vocoder = load_vocoder(args.model, device=device, mel_config=_explicit_mel_config(args))
         npy_config = _explicit_mel_config(args) or vocoder.mel_config
         job = functools.partial(synthesize_file, vocoders=VocoderFor(vocoder), npy_config=npy_config,
-                                chunk_seconds=chunk, overwrite=args.overwrite, trust_file=args.trust_file)
+                                chunk_seconds=chunk, overwrite=args.overwrite, trust_file=args.trust_file,
+                                resample_mel=getattr(args, "resample_mel", False))
     else:
         vocoder = load_vocoder(args.model, device=device, mel_config=_explicit_mel_config(args))
         job = functools.partial(resynth_file, vocoder=vocoder, device=device, chunk_seconds=chunk, overwrite=args.overwrite)
@@ -128,6 +134,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     _common(synthesize)
     _mel_options(synthesize)
     _chunk_option(synthesize)
+    _resample_option(synthesize)
     synthesize.set_defaults(func=lambda a: _run(a, "synthesize"))
 
     resynth = commands.add_parser("resynth", help="audio -> mel -> audio through a vocoder")
@@ -140,6 +147,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     _common(run)
     _mel_options(run)
     _chunk_option(run)
+    _resample_option(run)
     run.set_defaults(func=lambda a: _run(a, "run"))
 
     listing = commands.add_parser("vocoders", help="list the named vocoders")

@@ -192,3 +192,22 @@ def test_code_in_mel_file_refused_unless_trusted(tmp_path, capsys):
                 "mel_config": PRESETS["hifigan-22k"].to_dict(), "source": None, "duration": None}, legacy)
     assert run("synthesize", "-i", str(legacy), "-o", str(tmp_path / "l.wav"), "-m", "griffinlim") == 1
     assert run("synthesize", "-i", str(legacy), "-o", str(tmp_path / "l.wav"), "-m", "griffinlim", "--trust-file") == 0
+
+
+def test_resample_mel_converts_instead_of_refusing(wav_file, tmp_path, capsys):
+    src = wav_file("in.wav", seconds=1.0)
+    wide = tmp_path / "wide.yaml"
+    wide.write_text(PRESETS["hifigan-22k"].replace(n_mels=128, fmax=11025.0).to_yaml())
+    mel = tmp_path / "wide.pt"
+    assert run("analyze", "-i", src, "-o", str(mel), "--mel-config", str(wide)) == 0
+    out = tmp_path / "out.wav"
+    assert run("synthesize", "-i", str(mel), "-o", str(out)) == 1  # refused by default, fields named
+    assert "n_mels: 128 (expected 80)" in capsys.readouterr().err
+    assert run("synthesize", "-i", str(mel), "-o", str(out), "--resample-mel") == 0
+    assert "re-projected its filterbank" in capsys.readouterr().err
+    cfg = PRESETS["hifigan-22k"]
+    reference = MelExtractor(cfg)(torch.tensor(sf.read(src)[0], dtype=torch.float32))
+    got = MelExtractor(cfg)(torch.tensor(sf.read(out)[0], dtype=torch.float32))
+    frames = min(reference.shape[-1], got.shape[-1])
+    silence = (reference[:, :frames] - np.log(1e-5)).abs().mean()
+    assert (reference[:, :frames] - got[:, :frames]).abs().mean() < 0.25 * silence
