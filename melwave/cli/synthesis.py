@@ -128,27 +128,21 @@ def register(commands: argparse._SubParsersAction) -> None:
     analyze.add_argument("-m", "--model", default=None, help="take the mel settings from this vocoder (default: hifigan-22k preset)")
     _mel_options(analyze)
     analyze.add_argument("--format", choices=("pt", "npy"), default="pt", help="file type when -o is a folder")
-    analyze.set_defaults(func=lambda a: _run(a, "analyze"))
+    analyze.set_defaults(func=functools.partial(_run, mode="analyze"))
 
-    synthesize = commands.add_parser("synthesize", help="mel files -> audio through a vocoder")
-    _common(synthesize)
-    _mel_options(synthesize)
-    _chunk_option(synthesize)
-    _resample_option(synthesize)
-    synthesize.set_defaults(func=lambda a: _run(a, "synthesize"))
-
-    resynth = commands.add_parser("resynth", help="audio -> mel -> audio through a vocoder")
-    _common(resynth)
-    _mel_options(resynth)
-    _chunk_option(resynth)
-    resynth.set_defaults(func=lambda a: _run(a, "resynth"))
-
-    run = commands.add_parser("run", help="GOMIN-style: the input/output extensions choose analyze, synthesize or resynth")
-    _common(run)
-    _mel_options(run)
-    _chunk_option(run)
-    _resample_option(run)
-    run.set_defaults(func=lambda a: _run(a, "run"))
+    vocoding = (
+        ("synthesize", "mel files -> audio through a vocoder", True),
+        ("resynth", "audio -> mel -> audio through a vocoder", False),
+        ("run", "GOMIN-style: the input/output extensions choose analyze, synthesize or resynth", True),
+    )
+    for mode, description, reads_mels in vocoding:
+        parser = commands.add_parser(mode, help=description)
+        _common(parser)
+        _mel_options(parser)
+        _chunk_option(parser)
+        if reads_mels:
+            _resample_option(parser)
+        parser.set_defaults(func=functools.partial(_run, mode=mode))
 
     listing = commands.add_parser("vocoders", help="list the named vocoders")
     listing.set_defaults(func=_list_vocoders)

@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrizations
 
+from melwave.models.discriminators.common import conv_stack
+
 LRELU_SLOPE = 0.1
 
 
@@ -34,12 +36,7 @@ class PeriodDiscriminator(nn.Module):
             x = F.pad(x, (0, pad), mode="reflect" if pad < length else "replicate")
             length += pad
         x = x.view(batch, channels, length // self.period, self.period)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
+        x, features = conv_stack(x, self.convs, self.post, LRELU_SLOPE)
         return x.flatten(1, -1), features
 
 

@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrizations
 
+from melwave.models.discriminators.common import conv_stack
+
 LRELU_SLOPE = 0.1
 RESOLUTIONS = ((1024, 256, 1024), (2048, 512, 2048), (512, 128, 512))  # (n_fft, hop, win)
 
@@ -39,12 +41,7 @@ class ResolutionDiscriminator(nn.Module):
 
     def forward(self, wave: Tensor) -> tuple[Tensor, list[Tensor]]:
         x = self.spectrogram(wave)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
+        x, features = conv_stack(x, self.convs, self.post, LRELU_SLOPE)
         return x.flatten(1, -1), features
 
 

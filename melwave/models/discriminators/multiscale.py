@@ -8,9 +8,10 @@ same stack with other widths, groups and strides (`MSD_PRESETS["hifigan"]`).
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrizations
+
+from melwave.models.discriminators.common import conv_stack
 
 LRELU_SLOPE = 0.2
 
@@ -47,12 +48,7 @@ class ScaleDiscriminator(nn.Module):
         self.post = _norm(nn.Conv1d(channels[-1], 1, 3, padding=1), norm)
 
     def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
+        x, features = conv_stack(x, self.convs, self.post, LRELU_SLOPE)
         return x, features
 
 
