@@ -34,4 +34,8 @@ def test_vocoder_evaluation_on_recorded_speech(tmp_path):
     bad = rows["random-phase"]
     for model in ("hifigan-universal", "griffinlim"):
         assert bad["pesq"] < rows[model]["pesq"] and bad["stoi"] < rows[model]["stoi"]
-        assert bad["periodicity_rmse"] > rows[model]["periodicity_rmse"]
+    # Periodicity is compared within one algorithm: 32 Griffin-Lim iterations vs none. Against
+    # HiFi-GAN it is not a property of the metric: on 6 held-out game-dialogue clips HiFi-GAN
+    # universal's periodicity error (0.173) was above the random-phase model's (0.165), with an
+    # F0 RMSE of 232 cents, while on another 6 clips it was below.
+    assert bad["periodicity_rmse"] > rows["griffinlim"]["periodicity_rmse"]
