@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from melwave.audio.config import MelConfig
 from melwave.data.labelled import Vocabulary, fixed_crop, silence_value
 from melwave.errors import CheckpointError, ConfigError, MelConfigMismatch, MelFileError
+from melwave.models.blocks.configs import config_from_dict
 from melwave.models.registry import register_family
 
 
@@ -51,15 +52,7 @@ class ClassifierConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ClassifierConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"classifier config: unknown field(s) {unknown}; valid: {sorted(known)}")
-        values = dict(data)
-        for key in ("conditions", "channels"):
-            if key in values:
-                values[key] = tuple(values[key])
-        return cls(**values)
+        return config_from_dict(cls, data, source="classifier config")
 
 
 CONFIGS: dict[str, ClassifierConfig] = {

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from melwave.errors import CheckpointError
-from melwave.utils.fileio import atomic_write
+from melwave.utils.fileio import atomic_write, torch_load_weights_only
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +84,7 @@ def save_checkpoint(run_dir: str | Path, step: int, payload: dict[str, Any], *, 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint with weights_only=True; refuse other formats/versions clearly."""
     path = Path(path)
-    try:
-        document = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many types for bad/unsafe files
-        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: not a readable weights-only training checkpoint ({text})") from None
+    document = torch_load_weights_only(path, CheckpointError, map_location)
     if not isinstance(document, dict) or document.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a melwave training checkpoint (format {CHECKPOINT_FORMAT!r} expected)")
     if document.get("version") != CHECKPOINT_VERSION:

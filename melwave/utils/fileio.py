@@ -68,8 +68,8 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None], *, overwrite:
     return Path(path)
 
 
-def torch_load_weights_only(path: str | Path, error: type[MelwaveError]) -> Any:
-    """`torch.load(path, weights_only=True)` on CPU, with torch's many failure types turned into
+def torch_load_weights_only(path: str | Path, error: type[MelwaveError], map_location: Any = "cpu") -> Any:
+    """`torch.load(path, weights_only=True)` (on CPU unless `map_location` says otherwise), with torch's many failure types turned into
     one line: UnsafeFileError when the pickle would import a callable (code execution),
     `error` for anything else unreadable. Loading never runs code from the file."""
     import torch
@@ -78,7 +78,7 @@ def torch_load_weights_only(path: str | Path, error: type[MelwaveError]) -> Any:
         with warnings.catch_warnings():
             # "Detected pickle protocol 4": irrelevant to users, the load is still weights-only.
             warnings.simplefilter("ignore", UserWarning)
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises many types for bad/unsafe pickles
         text = str(err)
         unsafe = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (\S+)", text)

@@ -33,6 +33,7 @@ from melwave.audio.config import MelConfig
 from melwave.data.labelled import Vocabulary
 from melwave.errors import ConfigError
 from melwave.models.base import MelGenerator
+from melwave.models.blocks.configs import config_from_dict
 from melwave.models.registry import register_family
 
 # Toggling the oneDNN flag (GroupedConvTranspose2d) makes torch warn about Intel-GPU TF32 each time.
@@ -97,15 +98,7 @@ class CWGANConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "CWGANConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"cwgan config: unknown field(s) {unknown}; valid: {sorted(known)}")
-        values = dict(data)
-        for key in ("conditions", "channels"):
-            if key in values:
-                values[key] = tuple(values[key])
-        return cls(**values)
+        return config_from_dict(cls, data, source="cwgan config")
 
 
 # Named configs (`model.preset` in run configs); conditions come from the data.

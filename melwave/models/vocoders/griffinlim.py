@@ -11,6 +11,7 @@ from melwave.audio.config import PRESETS, MelConfig
 from melwave.audio.griffinlim import griffin_lim, mel_to_linear, peak_phase
 from melwave.errors import ConfigError
 from melwave.models.base import Vocoder
+from melwave.models.blocks.configs import config_from_dict
 from melwave.models.registry import register_family, register_named
 
 
@@ -34,11 +35,7 @@ class GriffinLimConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "GriffinLimConfig":
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(str(key) for key in data if key not in known)
-        if unknown:
-            raise ConfigError(f"GriffinLimConfig: unknown field(s) {unknown}; valid: {sorted(known)}")
-        return cls(**data)
+        return config_from_dict(cls, data)
 
 
 @register_family
