@@ -26,6 +26,7 @@ from melwave.models.vocoders.diffwave import DIFFWAVE_CONFIGS, DiffWave
 from melwave.models.vocoders.gomin import GOMIN_CONFIGS, GominGAN
 from melwave.models.vocoders.hifigan import HIFIGAN_CONFIGS, HiFiGAN
 from melwave.models.vocoders.melgan import MELGAN_CONFIGS, MelGAN
+from melwave.models.vocoders.shipped import shipped_vocoders
 from melwave.models.vocoders.vocos import VOCOS_CONFIGS, Vocos
 from melwave.utils.signals import speech_like
 
@@ -68,6 +69,8 @@ def main() -> int:
         ("gomin-gan (full, 125M)", lambda: fresh(GominGAN, GOMIN_CONFIGS["gomin"], "gomin-24k"), "gomin-24k", True),
         ("diffwave base, 6 steps", lambda: fresh(DiffWave, DIFFWAVE_CONFIGS["base"], "hifigan-22k"), "hifigan-22k", True),
     ]
+    # The vocoders melwave trained and ships, with their real weights.
+    cases += [(f"{name} (shipped)", lambda name=name: load_vocoder(name), "hifigan-22k", False) for name in shipped_vocoders()]
     print(f"{args.threads} torch thread(s), best of {args.repeats}; real-time factor (x) = audio s / compute s")
     results = {}
     for name, build, preset, slow in cases:
@@ -81,9 +84,11 @@ def main() -> int:
         print(f"  {name:32s} {audio:5.1f} s audio  {elapsed:7.2f} s  {results[name]:7.2f}x real time")
         del model
     base_gl, base_ref = results["griffinlim (32 it)"], results["hifigan-universal (reference)"]
-    print("\nrelative to Griffin-Lim and to the reference HiFi-GAN V1:")
+    base_ours = results["hifigan-universal (melwave)"]
+    print("\nrelative to Griffin-Lim, the reference HiFi-GAN V1 and melwave's hifigan-universal:")
     for name, rtf in results.items():
-        print(f"  {name:32s} {rtf / base_gl:6.2f}x Griffin-Lim   {rtf / base_ref:7.2f}x reference HiFi-GAN")
+        print(f"  {name:32s} {rtf / base_gl:6.2f}x Griffin-Lim   {rtf / base_ref:7.2f}x reference HiFi-GAN"
+              f"   {rtf / base_ours:7.2f}x hifigan-universal")
     return 0
 
 

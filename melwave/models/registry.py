@@ -67,8 +67,13 @@ def families() -> list[str]:
     return sorted(_FAMILIES)
 
 
-def save_model(model: torch.nn.Module, path: str | Path, *, overwrite: bool = False, extra: dict[str, Any] | None = None) -> Path:
-    """Write `model` (a registered family with `config` and `mel_config`) to one safetensors file."""
+def save_model(model: torch.nn.Module, path: str | Path, *, overwrite: bool = False, extra: dict[str, Any] | None = None,
+               half: bool = False) -> Path:
+    """Write `model` (a registered family with `config` and `mel_config`) to one safetensors file.
+
+    half=True stores float32 tensors as float16 (half the size, for models shipped in the
+    repository); `load_model` copies them into the float32 model either way.
+    """
     path = Path(path)
     if path.suffix != ".safetensors":
         raise CheckpointError(f"{path}: models are saved as .safetensors")
@@ -80,8 +85,12 @@ def save_model(model: torch.nn.Module, path: str | Path, *, overwrite: bool = Fa
         "mel_config": model.mel_config.to_dict(),
         **(extra or {}),
     }
+    if half:
+        header["stored_dtype"] = "float16"
     # safetensors refuses shared storage; clone makes every tensor its own.
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in _plain_state(model).items()}
+    if half:
+        state = {k: v.half() if v.dtype == torch.float32 else v for k, v in state.items()}
     atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata={"melwave": json.dumps(header)}), overwrite=overwrite)
     return path
 

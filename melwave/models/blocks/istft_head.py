@@ -20,6 +20,7 @@ from melwave.audio.config import MelConfig
 
 _ENVELOPE_FLOOR = 1e-11  # below this no frame covers the sample (only at a signal's very edge)
 MAX_MAGNITUDE = 1e2  # exp() of an untrained head can overflow; Vocos clips at the same value
+PRIOR_FLOOR = 1e-5  # prior magnitudes below this (the mel floor's order) are treated as this
 
 
 def frame_offset(cfg: MelConfig) -> int:
@@ -79,10 +80,20 @@ class ISTFTHead(nn.Module):
         magnitude = log_magnitude.exp().clamp(max=MAX_MAGNITUDE)
         return torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, prior: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """x (B, dim, F) -> wave (B, F·hop).
+
+        prior: optional (magnitude, unit phasor), each (B, n_freqs, F): the head's outputs then
+        act as corrections, log-magnitude added to log(prior magnitude) and phase added to the
+        prior's phase, so a zero head reproduces the prior exactly.
+        """
         x = self.out(x.transpose(1, 2)).transpose(1, 2)  # (B, 2·n_freqs, F)
         # The FFT runs in float32 even under bf16/fp16 autocast (no half-precision complex FFT
         # of arbitrary size, and exp() of log-magnitudes needs the range).
         x = x.float()
         log_magnitude, phase = x.chunk(2, dim=1)
-        return self.istft(self.spectrum(log_magnitude, phase))
+        if prior is None:
+            return self.istft(self.spectrum(log_magnitude, phase))
+        magnitude, phasor = prior
+        log_magnitude = log_magnitude + torch.log(magnitude.float().clamp(min=PRIOR_FLOOR))
+        return self.istft(self.spectrum(log_magnitude, phase) * phasor)

@@ -6,7 +6,15 @@ mel (B, n_mels, F) -> conv k7 -> LayerNorm -> ConvNeXt blocks × layers -> Layer
 -> wave (B, F·hop).
 
 Nothing runs at the sample rate except one inverse FFT per frame, which is why it is the fast
-CPU vocoder of the family. The STFT size and hop are the mel config's (n_fft, hop_length,
+CPU vocoder of the family.
+
+prior="nnls-peaks" (melwave's variant for short training budgets, after FreeV's amplitude prior):
+the head no longer predicts the spectrum from nothing but corrects a signal-processing estimate
+of it — the linear magnitude solved from the mel by non-negative least squares and the
+phase-vocoder "peak" phase that starts melwave's Griffin-Lim (`melwave.audio.griffinlim`). With
+the head's last layer zero-initialised, the untrained model already IS that estimate (Griffin-Lim
+with no iterations), so training spends its steps on what the estimate gets wrong. The peak phase
+accumulates over frames, so chunked vocoding joins chunks with a crossfade, as for Griffin-Lim. The STFT size and hop are the mel config's (n_fft, hop_length,
 win_length), so every frame of the mel predicts exactly one STFT frame.
 """
 
@@ -15,9 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from melwave.audio.config import PRESETS, MelConfig
+from melwave.audio.griffinlim import mel_to_linear, peak_phase
 from melwave.errors import ConfigError
 from melwave.models.base import Vocoder
 from melwave.models.blocks.configs import config_from_dict
@@ -32,8 +42,14 @@ class VocosConfig:
     intermediate_dim: int = 1536
     layers: int = 8
     kernel: int = 7  # depthwise conv of each ConvNeXt block, in frames
+    prior: str = "none"  # "none" (Vocos) | "nnls-peaks" (correct an NNLS magnitude + peak phase)
+    prior_iterations: int = 10  # NNLS multiplicative updates for the prior magnitude
 
     def __post_init__(self) -> None:
+        if self.prior not in PRIORS:
+            raise ConfigError(f"VocosConfig.prior={self.prior!r}: expected one of {PRIORS}")
+        if self.prior_iterations < 0:
+            raise ConfigError(f"VocosConfig.prior_iterations={self.prior_iterations!r}: expected >= 0")
         for name in ("dim", "intermediate_dim", "layers", "kernel"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"VocosConfig.{name}={getattr(self, name)!r}: expected a positive integer")
@@ -41,9 +57,14 @@ class VocosConfig:
             raise ConfigError(f"VocosConfig.kernel={self.kernel}: expected odd (symmetric context)")
 
 
+PRIORS = ("none", "nnls-peaks")
+
 VOCOS_CONFIGS = {
     "vocos": VocosConfig(),
     "debug": VocosConfig(dim=32, intermediate_dim=64, layers=2),
+    # melwave's shipped vocos-22k: smaller, and correcting a signal-processing prior.
+    "vocos-prior": VocosConfig(dim=384, intermediate_dim=1152, layers=8, prior="nnls-peaks"),
+    "debug-prior": VocosConfig(dim=32, intermediate_dim=64, layers=2, prior="nnls-peaks"),
 }
 
 
@@ -66,6 +87,9 @@ class Vocos(Vocoder):
         self.final_norm = nn.LayerNorm(config.dim, eps=1e-6)
         self.head = ISTFTHead(config.dim, mel_config)
         self.apply(self._init)
+        if config.prior != "none":
+            # Start as the prior itself: zero corrections.
+            nn.init.zeros_(self.head.out.weight)
 
     @staticmethod
     def _init(module: nn.Module) -> None:
@@ -85,7 +109,15 @@ class Vocos(Vocoder):
         return self.final_norm(x.transpose(1, 2)).transpose(1, 2)
 
     def forward(self, mel: Tensor) -> Tensor:
-        return self.head(self.features(mel))
+        return self.head(self.features(mel), self.prior(mel))
+
+    def prior(self, mel: Tensor) -> tuple[Tensor, Tensor] | None:
+        """(B, n_mels, F) -> (magnitude, unit phasor), each (B, n_fft/2+1, F), or None."""
+        if self.config.prior == "none":
+            return None
+        with torch.no_grad():  # a fixed function of the input: nothing to learn through it
+            magnitude = mel_to_linear(mel.float(), self.mel_config, iterations=self.config.prior_iterations)
+            return magnitude, peak_phase(magnitude, self.mel_config)
 
     @property
     def receptive_frames(self) -> int:
