@@ -2,6 +2,9 @@
 
     .venv/bin/python scripts/ship_vocoder.py RUN_OR_FILE NAME [--overwrite]
 
+RUN_OR_FILE: a training run folder (its exported model.safetensors), a model .safetensors, or a
+training checkpoint (.pt; e.g. the last one before the adversarial phase started).
+
 Writes melwave/pretrained/vocoders/NAME/model.safetensors (float16) and config.yaml (the run's
 training config, when RUN is a run folder). The model card (README.md) is written by hand from
 `melwave evaluate vocoder`. Prints the stored size and how far the float16 copy's output on the
@@ -24,14 +27,31 @@ from melwave.models.vocoders.shipped import SHIPPED_DIR
 EXAMPLE = Path(__file__).resolve().parents[1] / "melwave" / "assets" / "example.wav"
 
 
+def model_from_checkpoint(path: Path) -> torch.nn.Module:
+    """The exported generator of a training checkpoint (read weights-only), as `melwave train` exports it."""
+    import yaml
+
+    from melwave.train.checkpoint import load_checkpoint
+    from melwave.train.config import parse_run_config
+    from melwave.train.recipe import RecipeContext, get_recipe
+
+    document = load_checkpoint(path)
+    config = parse_run_config(yaml.safe_load(document["config_yaml"]), source=str(path))
+    recipe = get_recipe(config.recipe.name)(config, RecipeContext(device=torch.device("cpu")))
+    recipe.build()
+    recipe.modules["generator"].load_state_dict(document["modules"]["generator"])
+    print(f"{path}: step {document['state']['step']}")
+    return recipe.export_model()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("source", type=Path, help="training run folder or model .safetensors")
+    parser.add_argument("source", type=Path, help="training run folder, model .safetensors or checkpoint .pt")
     parser.add_argument("name", help="shipped name, e.g. vocos-22k")
     parser.add_argument("--overwrite", action="store_true", help="replace a shipped model of that name")
     args = parser.parse_args()
 
-    model = load_model(args.source)
+    model = model_from_checkpoint(args.source) if args.source.suffix == ".pt" else load_model(args.source)
     target = SHIPPED_DIR / args.name
     target.mkdir(parents=True, exist_ok=True)
     out = save_model(model, target / "model.safetensors", overwrite=args.overwrite, half=True,

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -124,3 +125,31 @@ def test_prior_variant_starts_as_its_prior_and_learns_corrections():
 def test_prior_is_validated():
     with pytest.raises(ConfigError, match="prior"):
         Vocos.from_config({"prior": "magic"}, PRESETS["hifigan-22k"])
+
+
+def test_gl_prior_variant_starts_as_griffin_lim():
+    """prior="nnls-gl": the untrained model's output IS melwave's Griffin-Lim (same NNLS magnitude,
+    same iterations), so the shipped model can only be trained away from that starting point."""
+    from melwave.audio.features import MelExtractor
+    from melwave.audio.griffinlim import griffin_lim, mel_to_linear
+    from melwave.utils.signals import speech_like
+
+    torch.manual_seed(0)
+    cfg = PRESETS["hifigan-22k"]
+    model = Vocos(VOCOS_CONFIGS["debug-gl"], cfg)
+    mel = MelExtractor(cfg)(torch.from_numpy(speech_like(cfg.sample_rate, 0.5)))[None]
+    magnitude = mel_to_linear(mel, cfg, iterations=model.config.prior_iterations)
+    expected = griffin_lim(magnitude, cfg, iterations=model.config.prior_gl_iterations)
+    out = model(mel)
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
+    # More iterations change the output: the iterations really run inside the model.
+    longer = Vocos(dataclasses.replace(VOCOS_CONFIGS["debug-gl"], prior_gl_iterations=12), cfg)
+    longer.load_state_dict(model.state_dict())
+    assert (longer(mel) - out).abs().max() > 1e-3
+    out.pow(2).mean().backward()
+    assert model.head.out.weight.grad.abs().sum() > 0
+
+
+def test_gl_prior_iterations_are_validated():
+    with pytest.raises(ConfigError, match="prior_gl_iterations"):
+        Vocos.from_config({"prior": "nnls-gl", "prior_gl_iterations": -1}, PRESETS["hifigan-22k"])

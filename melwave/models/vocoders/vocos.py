@@ -13,8 +13,16 @@ the head no longer predicts the spectrum from nothing but corrects a signal-proc
 of it — the linear magnitude solved from the mel by non-negative least squares and the
 phase-vocoder "peak" phase that starts melwave's Griffin-Lim (`melwave.audio.griffinlim`). With
 the head's last layer zero-initialised, the untrained model already IS that estimate (Griffin-Lim
-with no iterations), so training spends its steps on what the estimate gets wrong. The peak phase
-accumulates over frames, so chunked vocoding joins chunks with a crossfade, as for Griffin-Lim. The STFT size and hop are the mel config's (n_fft, hop_length,
+with no iterations), so training spends its steps on what the estimate gets wrong.
+
+prior="nnls-gl" (melwave's shipped vocos-22k) runs `prior_gl_iterations` of melwave's fast
+Griffin-Lim from that start and corrects its result instead: measured on held-out speech, the
+peak phase alone leaves a mel-L1 of 0.64 and a few Griffin-Lim iterations bring it to 0.10-0.13
+(8-16 iterations), which a CPU-sized network trained for an hour does not learn to match from the
+peak phase (it reached 0.25). Starting from Griffin-Lim the network only has to add what
+Griffin-Lim cannot: the band above the mel's fmax, and the phase and magnitude errors it leaves.
+Both priors accumulate phase over frames, so chunked vocoding joins chunks with a crossfade, as
+for Griffin-Lim. The STFT size and hop are the mel config's (n_fft, hop_length,
 win_length), so every frame of the mel predicts exactly one STFT frame.
 """
 
@@ -27,7 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from melwave.audio.config import PRESETS, MelConfig
-from melwave.audio.griffinlim import mel_to_linear, peak_phase
+from melwave.audio.griffinlim import griffin_lim, mel_to_linear, peak_phase
 from melwave.errors import ConfigError
 from melwave.models.base import Vocoder
 from melwave.models.blocks.configs import config_from_dict
@@ -42,14 +50,16 @@ class VocosConfig:
     intermediate_dim: int = 1536
     layers: int = 8
     kernel: int = 7  # depthwise conv of each ConvNeXt block, in frames
-    prior: str = "none"  # "none" (Vocos) | "nnls-peaks" (correct an NNLS magnitude + peak phase)
+    prior: str = "none"  # "none" (Vocos) | "nnls-peaks" (correct NNLS magnitude + peak phase) | "nnls-gl" (+ Griffin-Lim)
     prior_iterations: int = 10  # NNLS multiplicative updates for the prior magnitude
+    prior_gl_iterations: int = 16  # fast Griffin-Lim iterations of the "nnls-gl" prior (momentum 0.99)
 
     def __post_init__(self) -> None:
         if self.prior not in PRIORS:
             raise ConfigError(f"VocosConfig.prior={self.prior!r}: expected one of {PRIORS}")
-        if self.prior_iterations < 0:
-            raise ConfigError(f"VocosConfig.prior_iterations={self.prior_iterations!r}: expected >= 0")
+        for name in ("prior_iterations", "prior_gl_iterations"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"VocosConfig.{name}={getattr(self, name)!r}: expected >= 0")
         for name in ("dim", "intermediate_dim", "layers", "kernel"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"VocosConfig.{name}={getattr(self, name)!r}: expected a positive integer")
@@ -57,14 +67,16 @@ class VocosConfig:
             raise ConfigError(f"VocosConfig.kernel={self.kernel}: expected odd (symmetric context)")
 
 
-PRIORS = ("none", "nnls-peaks")
+PRIORS = ("none", "nnls-peaks", "nnls-gl")
 
 VOCOS_CONFIGS = {
     "vocos": VocosConfig(),
     "debug": VocosConfig(dim=32, intermediate_dim=64, layers=2),
-    # melwave's shipped vocos-22k: smaller, and correcting a signal-processing prior.
+    # Smaller, and correcting a signal-processing estimate instead of predicting from nothing.
     "vocos-prior": VocosConfig(dim=384, intermediate_dim=1152, layers=8, prior="nnls-peaks"),
+    "vocos-gl": VocosConfig(dim=384, intermediate_dim=1152, layers=8, prior="nnls-gl"),  # melwave's shipped vocos-22k
     "debug-prior": VocosConfig(dim=32, intermediate_dim=64, layers=2, prior="nnls-peaks"),
+    "debug-gl": VocosConfig(dim=32, intermediate_dim=64, layers=2, prior="nnls-gl", prior_gl_iterations=4),
 }
 
 
@@ -117,7 +129,10 @@ class Vocos(Vocoder):
             return None
         with torch.no_grad():  # a fixed function of the input: nothing to learn through it
             magnitude = mel_to_linear(mel.float(), self.mel_config, iterations=self.config.prior_iterations)
-            return magnitude, peak_phase(magnitude, self.mel_config)
+            if self.config.prior == "nnls-peaks":
+                return magnitude, peak_phase(magnitude, self.mel_config)
+            _, phase = griffin_lim(magnitude, self.mel_config, iterations=self.config.prior_gl_iterations, return_phase=True)
+            return magnitude, phase
 
     @property
     def receptive_frames(self) -> int:

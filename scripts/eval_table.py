@@ -1,0 +1,51 @@
+"""Markdown table from `melwave evaluate vocoder` results (for the README and model cards).
+
+    .venv/bin/python scripts/eval_table.py REPORT/results.json [--models a,b,c]
+
+One row per model: PESQ, STOI, MCD, MR-STFT, mel-L1, F0 RMSE and speed (× real time, the inverse
+of the report's rtf), means over the report's clips; the best value per column in bold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+COLUMNS = (("pesq", "PESQ", "{:.2f}"), ("stoi", "STOI", "{:.3f}"), ("mcd", "MCD dB", "{:.2f}"),
+           ("mr_stft", "MR-STFT", "{:.2f}"), ("mel_l1", "mel-L1", "{:.3f}"), ("f0_rmse_cents", "F0 RMSE (cents)", "{:.0f}"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", type=Path)
+    parser.add_argument("--models", help="comma-separated order (default: the report's)")
+    args = parser.parse_args()
+    data = json.loads(args.results.read_text())
+    rows = {row["model"]: row for row in data["summary"]}
+    order = args.models.split(",") if args.models else list(rows)
+    best = {}
+    for key, _, _ in COLUMNS:
+        values = [rows[m]["means"].get(key) for m in order if m in rows]
+        values = [v for v in values if v is not None and math.isfinite(v)]
+        if values:
+            best[key] = max(values) if data["metrics"][key]["higher_is_better"] else min(values)
+    print("| model | " + " | ".join(title for _, title, _ in COLUMNS) + " | × real time |")
+    print("|---" * (len(COLUMNS) + 2) + "|")
+    for model in order:
+        means = rows[model]["means"]
+        cells = []
+        for key, _, fmt in COLUMNS:
+            value = means.get(key)
+            text = "n/a" if value is None or not math.isfinite(value) else fmt.format(value)
+            cells.append(f"**{text}**" if value is not None and value == best.get(key) else text)
+        rtf = rows[model].get("rtf")
+        speed = f"{1 / rtf:.1f}" if rtf else "n/a"
+        print(f"| {model} | " + " | ".join(cells) + f" | {speed} |")
+    first = next(iter(rows.values()))
+    print(f"\n{first['clips']} clips, {sum(r['seconds'] for r in rows.values()) / len(rows):.1f} s of audio per model")
+
+
+if __name__ == "__main__":
+    main()
