@@ -162,6 +162,26 @@ def peak_phase(magnitude: Tensor, cfg: MelConfig) -> Tensor:
     return torch.polar(torch.ones_like(magnitude), torch.remainder(phase, 2 * torch.pi))
 
 
+def continue_phase(fresh: Tensor, previous: tuple[Tensor, int] | None, offset: int) -> Tensor:
+    """Initial phasors for frames [offset, offset + F) of a long signal vocoded in chunks.
+
+    fresh: (B, n_freqs, F) phasors computed for this chunk alone (e.g. `peak_phase`).
+    previous: (the previous chunk's final (B, n_freqs, F') phasors, its first frame), or None.
+    Frames both chunks cover take the previous solution; later frames continue from its last
+    frame (each bin of `fresh` rotated to meet it), so neighbouring chunks agree where they are
+    crossfaded instead of meeting with unrelated phases that partly cancel at every seam.
+    """
+    if previous is None:
+        return fresh
+    phase, previous_offset = previous
+    overlap = previous_offset + phase.shape[-1] - offset
+    if not (0 < overlap <= fresh.shape[-1] and offset >= previous_offset):
+        return fresh
+    known = phase[..., offset - previous_offset :]
+    rotation = known[..., -1:] * fresh[..., overlap - 1 : overlap].conj()
+    return torch.cat([known, fresh[..., overlap:] * rotation], dim=-1)
+
+
 def _scale_to_magnitude(values: Tensor, magnitude: Tensor) -> Tensor:
     """S · a/|a|, overwriting `values`. |a|² from the real and imaginary views with addcmul
     is ~3x faster on CPU than complex abs(), which dominated an iteration's time."""

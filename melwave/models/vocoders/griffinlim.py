@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from melwave.audio.config import PRESETS, MelConfig
-from melwave.audio.griffinlim import griffin_lim, mel_to_linear, peak_phase
+from melwave.audio.griffinlim import continue_phase, griffin_lim, mel_to_linear, peak_phase
 from melwave.errors import ConfigError
 from melwave.models.base import Vocoder
 from melwave.models.blocks.configs import config_from_dict
@@ -58,23 +58,14 @@ class GriffinLim(Vocoder):
     def forward_chunk(self, mel: Tensor, state: tuple[Tensor, int] | None = None, offset: int = 0
                       ) -> tuple[Tensor, tuple[Tensor, int]]:
         """Vocode frames [offset, offset + F) of a longer mel, continuing the phase of the previous
-        chunk: `state` = (its final (B, n_freqs, F') phasors, its first frame). Frames both chunks
-        cover start from the previous solution and later frames continue its phase, so the two
-        chunks agree where `synthesize_chunked` crossfades them (independent runs would meet
-        with unrelated phases and partly cancel at every seam)."""
+        chunk: `state` = (its final (B, n_freqs, F') phasors, its first frame); see `continue_phase`."""
         magnitude = mel_to_linear(mel, self.mel_config, iterations=self.config.nnls_iterations)
         generator = torch.Generator().manual_seed(self.config.seed)
         init: str | Tensor = self.config.init
         if state is not None:
-            previous, previous_offset = state
-            overlap = previous_offset + previous.shape[-1] - offset
-            if 0 < overlap <= magnitude.shape[-1] and offset >= previous_offset:
-                fresh = peak_phase(magnitude, self.mel_config) if self.config.init == "peaks" else torch.polar(
-                    torch.ones_like(magnitude), torch.rand(magnitude.shape, generator=generator) * (2 * torch.pi))
-                known = previous[..., offset - previous_offset :]
-                # Rotate each bin of the fresh start so it continues from the last known frame.
-                rotation = known[..., -1:] * fresh[..., overlap - 1 : overlap].conj()
-                init = torch.cat([known, fresh[..., overlap:] * rotation], dim=-1)
+            fresh = peak_phase(magnitude, self.mel_config) if self.config.init == "peaks" else torch.polar(
+                torch.ones_like(magnitude), torch.rand(magnitude.shape, generator=generator) * (2 * torch.pi))
+            init = continue_phase(fresh, state, offset)
         wave, phase = griffin_lim(magnitude, self.mel_config, iterations=self.config.iterations,
                                   momentum=self.config.momentum, generator=generator, init=init, return_phase=True)
         return wave.clamp(-1, 1), (phase, offset)

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from melwave.audio.config import PRESETS, MelConfig
-from melwave.audio.griffinlim import griffin_lim, mel_to_linear, peak_phase
+from melwave.audio.griffinlim import continue_phase, griffin_lim, mel_to_linear, peak_phase
 from melwave.errors import ConfigError
 from melwave.models.base import Vocoder
 from melwave.models.blocks.configs import config_from_dict
@@ -123,20 +123,35 @@ class Vocos(Vocoder):
     def forward(self, mel: Tensor) -> Tensor:
         return self.head(self.features(mel), self.prior(mel))
 
-    def prior(self, mel: Tensor) -> tuple[Tensor, Tensor] | None:
-        """(B, n_mels, F) -> (magnitude, unit phasor), each (B, n_fft/2+1, F), or None."""
+    def prior(self, mel: Tensor, previous: tuple[Tensor, int] | None = None, offset: int = 0) -> tuple[Tensor, Tensor] | None:
+        """(B, n_mels, F) -> (magnitude, unit phasor), each (B, n_fft/2+1, F), or None.
+
+        previous/offset: the previous chunk's prior phase and first frame, when vocoding frames
+        [offset, offset + F) of a longer mel (see `forward_chunk`).
+        """
         if self.config.prior == "none":
             return None
         with torch.no_grad():  # a fixed function of the input: nothing to learn through it
             magnitude = mel_to_linear(mel.float(), self.mel_config, iterations=self.config.prior_iterations)
-            if self.config.prior == "nnls-peaks":
-                return magnitude, peak_phase(magnitude, self.mel_config)
-            _, phase = griffin_lim(magnitude, self.mel_config, iterations=self.config.prior_gl_iterations, return_phase=True)
+            phase = continue_phase(peak_phase(magnitude, self.mel_config), previous, offset)
+            if self.config.prior == "nnls-gl":
+                _, phase = griffin_lim(magnitude, self.mel_config, iterations=self.config.prior_gl_iterations,
+                                       init=phase, return_phase=True)
             return magnitude, phase
+
+    def forward_chunk(self, mel: Tensor, state: tuple[Tensor, int] | None = None, offset: int = 0
+                      ) -> tuple[Tensor, tuple[Tensor, int] | None]:
+        """Vocode frames [offset, offset + F) of a longer mel; a prior's phase continues the previous
+        chunk's (`state`), as Griffin-Lim's does, so crossfaded chunks don't partly cancel."""
+        prior = self.prior(mel, state, offset)
+        wave = self.head(self.features(mel), prior)
+        return wave, (None if prior is None else (prior[1], offset))
 
     @property
     def receptive_frames(self) -> int:
         # Embedding and every block reach kernel//2 frames; the inverse STFT overlaps
         # ceil(n_fft / hop) frames.
         radius = (self.config.kernel // 2) * (1 + self.config.layers)
-        return radius + -(-self.mel_config.n_fft // self.mel_config.hop_length)
+        frames = radius + -(-self.mel_config.n_fft // self.mel_config.hop_length)
+        # A prior's phase is a global solution (as Griffin-Lim's): overlap as much as Griffin-Lim does.
+        return frames if self.config.prior == "none" else max(frames, 64)
