@@ -14,7 +14,6 @@ built-in example is from the float32 model's (SNR; it should be far above anythi
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
 import torch
@@ -23,12 +22,14 @@ from melwave.audio.features import MelExtractor
 from melwave.audio.io import load_audio
 from melwave.models.registry import load_model, save_model
 from melwave.models.vocoders.shipped import SHIPPED_DIR
+from melwave.utils.fileio import atomic_write_bytes
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "melwave" / "assets" / "example.wav"
 
 
-def model_from_checkpoint(path: Path) -> torch.nn.Module:
-    """The exported generator of a training checkpoint (read weights-only), as `melwave train` exports it."""
+def model_from_checkpoint(path: Path) -> tuple[torch.nn.Module, str]:
+    """(The exported generator of a training checkpoint (read weights-only), as `melwave train`
+    exports it; the run config the checkpoint was trained with, as YAML text)."""
     import yaml
 
     from melwave.train.checkpoint import load_checkpoint
@@ -41,7 +42,7 @@ def model_from_checkpoint(path: Path) -> torch.nn.Module:
     recipe.build()
     recipe.modules["generator"].load_state_dict(document["modules"]["generator"])
     print(f"{path}: step {document['state']['step']}")
-    return recipe.export_model()
+    return recipe.export_model(), document["config_yaml"]
 
 
 def main() -> None:
@@ -51,16 +52,20 @@ def main() -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace a shipped model of that name")
     args = parser.parse_args()
 
-    model = model_from_checkpoint(args.source) if args.source.suffix == ".pt" else load_model(args.source)
+    config_yaml = None
+    if args.source.suffix == ".pt":
+        model, config_yaml = model_from_checkpoint(args.source)
+    else:
+        model = load_model(args.source)
+        run_config = args.source / "config.yaml"
+        if args.source.is_dir() and run_config.exists():
+            config_yaml = run_config.read_text(encoding="utf-8")
     target = SHIPPED_DIR / args.name
     target.mkdir(parents=True, exist_ok=True)
     out = save_model(model, target / "model.safetensors", overwrite=args.overwrite, half=True,
                      extra={"name": args.name, "trained_by": "melwave"})
-    config = args.source / "config.yaml" if args.source.is_dir() else None
-    if config is not None and config.exists():
-        if (target / "config.yaml").exists() and not args.overwrite:
-            raise SystemExit(f"{target / 'config.yaml'} exists (use --overwrite)")
-        shutil.copyfile(config, target / "config.yaml")
+    if config_yaml is not None:
+        atomic_write_bytes(target / "config.yaml", config_yaml.encode("utf-8"), overwrite=args.overwrite)
 
     shipped = load_model(out)
     wave = torch.from_numpy(load_audio(EXAMPLE, model.mel_config.sample_rate).wave)
