@@ -6,7 +6,8 @@ mel (B, n_mels, F) -> conv k7 -> LayerNorm -> ConvNeXt blocks × layers -> Layer
 -> wave (B, F·hop).
 
 Nothing runs at the sample rate except one inverse FFT per frame, which is why it is the fast
-CPU vocoder of the family.
+CPU vocoder of the family. The STFT size and hop are the mel config's (n_fft, hop_length,
+win_length), so every frame of the mel predicts exactly one STFT frame.
 
 prior="nnls-peaks" (melwave's variant for short training budgets, after FreeV's amplitude prior):
 the head no longer predicts the spectrum from nothing but corrects a signal-processing estimate
@@ -21,9 +22,8 @@ peak phase alone leaves a mel-L1 of 0.64 and a few Griffin-Lim iterations bring 
 (8-16 iterations), which a CPU-sized network trained for an hour does not learn to match from the
 peak phase (it reached 0.25). Starting from Griffin-Lim the network only has to add what
 Griffin-Lim cannot: the band above the mel's fmax, and the phase and magnitude errors it leaves.
-Both priors accumulate phase over frames, so chunked vocoding joins chunks with a crossfade, as
-for Griffin-Lim. The STFT size and hop are the mel config's (n_fft, hop_length,
-win_length), so every frame of the mel predicts exactly one STFT frame.
+Both priors accumulate phase over frames, so chunked vocoding carries the prior's phase from
+chunk to chunk (`forward_chunk`), as melwave's Griffin-Lim does.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ class Vocos(Vocoder):
         return self.final_norm(x.transpose(1, 2)).transpose(1, 2)
 
     def forward(self, mel: Tensor) -> Tensor:
-        return self.head(self.features(mel), self.prior(mel))
+        return self.forward_chunk(mel)[0]
 
     def prior(self, mel: Tensor, previous: tuple[Tensor, int] | None = None, offset: int = 0) -> tuple[Tensor, Tensor] | None:
         """(B, n_mels, F) -> (magnitude, unit phasor), each (B, n_fft/2+1, F), or None.
