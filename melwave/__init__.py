@@ -5,12 +5,41 @@
     wave = voc(mel[None])                               # (B, n_mels, frames) -> (B, T)
 """
 
-from melwave.audio.config import PRESETS, MelConfig, get_preset
-from melwave.audio.features import MelExtractor, mel_spectrogram
-from melwave.audio.io import load_audio, save_audio
-from melwave.audio.melfile import MelFile, load_mel, save_mel
-from melwave.errors import MelConfigMismatch, MelwaveError
-from melwave.models.registry import available_vocoders, load_model, load_vocoder, save_model
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Public names -> the module that defines them, imported on first use: `import melwave` (and so
+# `melwave --help`) costs nothing, and loading a vocoder imports only what that vocoder needs.
+_LAZY = {
+    "MelConfig": "melwave.audio.config", "PRESETS": "melwave.audio.config", "get_preset": "melwave.audio.config",
+    "MelExtractor": "melwave.audio.features", "mel_spectrogram": "melwave.audio.features",
+    "load_audio": "melwave.audio.io", "save_audio": "melwave.audio.io",
+    "MelFile": "melwave.audio.melfile", "load_mel": "melwave.audio.melfile", "save_mel": "melwave.audio.melfile",
+    "MelConfigMismatch": "melwave.errors", "MelwaveError": "melwave.errors",
+    "available_vocoders": "melwave.models.registry", "load_model": "melwave.models.registry",
+    "load_vocoder": "melwave.models.registry", "save_model": "melwave.models.registry",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from melwave.audio.config import PRESETS, MelConfig, get_preset
+    from melwave.audio.features import MelExtractor, mel_spectrogram
+    from melwave.audio.io import load_audio, save_audio
+    from melwave.audio.melfile import MelFile, load_mel, save_mel
+    from melwave.errors import MelConfigMismatch, MelwaveError
+    from melwave.models.registry import available_vocoders, load_model, load_vocoder, save_model
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'melwave' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 

@@ -36,13 +36,15 @@ from melwave.utils.fileio import atomic_write_bytes
 
 log = logging.getLogger("melwave")
 
-PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 SHIPPED = "cwgan-notes"  # the default model: melwave/pretrained/cwgan-notes/model.safetensors
 
 
 def shipped_generators() -> dict[str, Path]:
-    """Name -> model file of every generator that ships inside melwave."""
-    return {p.parent.name: p for p in sorted(PRETRAINED_DIR.glob("*/model.safetensors"))}
+    """Name -> model file of every generator that ships inside melwave (the registry's one
+    shipped-model lookup, which serves the shipped vocoders too)."""
+    from melwave.models.registry import shipped_models
+
+    return shipped_models("generator")
 
 
 def load_generator(name_or_path: str | Path | None = None, *, device: str | torch.device = "cpu"):

@@ -37,3 +37,26 @@ def wav_file(tmp_path):
         return str(path)
 
     return make
+
+
+# Tests whose pass/fail depends on float rounding: they compare two computation paths (block-wise
+# vs whole, batched vs single, ours vs a reference implementation on the same weights) within a
+# tolerance. scripts/test.sh runs them a second time under ATEN_CPU_CAPABILITY=default (the
+# generic kernels instead of AVX2/AVX-512), so a tolerance that only holds with one CPU's kernels
+# fails on every machine instead of only on some.
+FLOAT_SENSITIVE = (
+    "tests/audio/",
+    "tests/models/",
+    "tests/generators/test_models.py",
+    "tests/metrics/test_frechet.py",
+    "tests/metrics/test_fid.py",
+    "tests/train/test_gan_vocoder_recipe.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    root = config.rootpath
+    for item in items:
+        relative = item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) else ""
+        if relative.startswith(FLOAT_SENSITIVE):
+            item.add_marker(pytest.mark.float_sensitive)

@@ -129,12 +129,25 @@ class MelConfig:
     def frame_rate(self) -> float:
         return self.sample_rate / self.hop_length
 
+    @property
+    def pad_left(self) -> int:
+        """Samples padded before signal sample 0, i.e. where frame 0's window starts (at -pad_left).
+
+        center: n_fft//2; symmetric: (n_fft - hop)//2 (and as many after); end and none: 0.
+        Analysis, Griffin-Lim and the iSTFT head all place frames with this one number.
+        """
+        if self.padding == "center":
+            return self.n_fft // 2
+        if self.padding == "symmetric":
+            return (self.n_fft - self.hop_length) // 2
+        return 0
+
     def num_frames(self, num_samples: int) -> int:
         """Frames the extractor produces for `num_samples` samples."""
         if self.padding == "center":
             return 1 + num_samples // self.hop_length
         if self.padding == "symmetric":
-            padded = num_samples + 2 * ((self.n_fft - self.hop_length) // 2)
+            padded = num_samples + 2 * self.pad_left
             return max(0, 1 + (padded - self.n_fft) // self.hop_length)
         if self.padding == "end":
             return -(-num_samples // self.hop_length)
@@ -145,7 +158,7 @@ class MelConfig:
         if self.padding == "center":
             return self.n_fft // 2 + 1 if self.pad_mode == "reflect" else 1
         if self.padding == "symmetric":
-            pad = (self.n_fft - self.hop_length) // 2
+            pad = self.pad_left
             return max(self.n_fft - 2 * pad, pad + 1 if self.pad_mode == "reflect" else 1)
         if self.padding == "end":
             return 1
@@ -173,6 +186,32 @@ class MelConfig:
         except TypeError as err:  # pragma: no cover - defensive, dataclass signature errors
             raise ConfigError(f"{source}: {err}") from None
 
+    @classmethod
+    def parse(cls, data: Any, *, source: str = "mel config") -> "MelConfig":
+        """The one reader of mel settings a person writes (CLI files, the API, training configs).
+
+        Accepts a preset name (`"hifigan-22k"`), or a mapping of MelConfig fields that may start
+        from a preset: `{preset: gomin-24k, n_mels: 80}` is gomin-24k with 80 mels. Unknown keys
+        and unknown presets are errors naming `source`. Files melwave writes itself (mel files,
+        model headers) store every field and are read with the stricter `from_dict`.
+        """
+        if isinstance(data, str):
+            data = {"preset": data}
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source}: expected a preset name or a mapping of MelConfig fields "
+                              f"(optionally with `preset:`), got {type(data).__name__}")
+        values = dict(data)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(str(key) for key in values if key not in known and key != "preset")
+        if unknown:
+            raise ConfigError(f"{source}: unknown MelConfig field(s) {unknown}; valid: 'preset' and {sorted(known)}")
+        if "preset" in values:
+            preset = values.pop("preset")
+            if not isinstance(preset, str) or preset not in PRESETS:
+                raise ConfigError(f"{source}: preset={preset!r} is not a mel preset; available: {sorted(PRESETS)}")
+            values = {**PRESETS[preset].to_dict(), **values}
+        return cls.from_dict(values, source=source)
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
@@ -183,11 +222,11 @@ class MelConfig:
         except yaml.YAMLError as err:
             # PyYAML's messages span lines ("in <string>, line 1, column 1"); errors are one line.
             raise ConfigError(f"{source}: not valid YAML ({' '.join(str(err).split())})") from None
-        return cls.from_dict(data, source=source)
+        return cls.parse(data, source=source)
 
     @classmethod
     def load(cls, path: str | Path) -> "MelConfig":
-        """Read a YAML file holding MelConfig fields (or a preset name under `preset:`)."""
+        """Read a YAML file holding MelConfig fields, a preset name, or `preset:` plus overrides."""
         path = Path(path)
         try:
             text = path.read_text()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 
-import librosa
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -20,22 +19,83 @@ from melwave.errors import AudioTooShortError
 _DB_AMIN = 1e-10
 
 
+def hz_to_mel(hz: np.ndarray, *, htk: bool) -> np.ndarray:
+    """Hz -> mel on the HTK scale (2595·log10(1 + f/700)) or Slaney's (linear to 1 kHz, then
+    logarithmic), the same formulas as librosa.hz_to_mel."""
+    scalar = np.ndim(hz) == 0
+    hz = np.atleast_1d(np.asarray(hz, dtype=np.float64))
+    if htk:
+        mels = 2595.0 * np.log10(1.0 + hz / 700.0)
+        return mels[0] if scalar else mels
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    mels = hz / f_sp
+    log_part = hz >= min_log_hz
+    mels[log_part] = min_log_mel + np.log(hz[log_part] / min_log_hz) / logstep
+    return mels[0] if scalar else mels
+
+
+def mel_to_hz(mels: np.ndarray, *, htk: bool) -> np.ndarray:
+    """Inverse of `hz_to_mel` (librosa.mel_to_hz)."""
+    scalar = np.ndim(mels) == 0
+    mels = np.atleast_1d(np.asarray(mels, dtype=np.float64))
+    if htk:
+        hz = 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
+        return hz[0] if scalar else hz
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    hz = f_sp * mels
+    log_part = mels >= min_log_mel
+    hz[log_part] = min_log_hz * np.exp(logstep * (mels[log_part] - min_log_mel))
+    return hz[0] if scalar else hz
+
+
 @functools.lru_cache(maxsize=32)
 def _mel_basis_np(cfg: MelConfig) -> np.ndarray:
-    return librosa.filters.mel(
-        sr=cfg.sample_rate,
-        n_fft=cfg.n_fft,
-        n_mels=cfg.n_mels,
-        fmin=cfg.fmin,
-        fmax=cfg.f_max,
-        htk=cfg.mel_scale == "htk",
-        norm="slaney" if cfg.mel_norm == "slaney" else None,
-    ).astype(np.float32)
+    """(n_mels, n_freqs) float32 triangular filterbank, computed as librosa.filters.mel does
+    (float64 triangles stored as float32, Slaney area normalisation applied in float32), so the
+    two agree to float32 rounding. melwave builds it itself: librosa's import of scipy.signal and
+    numba cost 1.7 s of start-up for this one matrix."""
+    n_freqs = cfg.n_fft // 2 + 1
+    fft_freqs = np.fft.rfftfreq(n=cfg.n_fft, d=1.0 / cfg.sample_rate)
+    htk = cfg.mel_scale == "htk"
+    # n_mels + 2 band edges uniformly spaced on the mel scale: band i spans edges i .. i + 2.
+    edges = mel_to_hz(np.linspace(hz_to_mel(cfg.fmin, htk=htk), hz_to_mel(cfg.f_max, htk=htk), cfg.n_mels + 2), htk=htk)
+    widths = np.diff(edges)
+    ramps = np.subtract.outer(edges, fft_freqs)
+    weights = np.zeros((cfg.n_mels, n_freqs), dtype=np.float32)
+    for i in range(cfg.n_mels):
+        lower = -ramps[i] / widths[i]
+        upper = ramps[i + 2] / widths[i + 1]
+        weights[i] = np.maximum(0, np.minimum(lower, upper))
+    if cfg.mel_norm == "slaney":
+        # Approximately constant energy per channel: divide each triangle by its width in Hz / 2.
+        weights *= (2.0 / (edges[2 : cfg.n_mels + 2] - edges[: cfg.n_mels]))[:, np.newaxis]
+    return weights
 
 
 def mel_basis(cfg: MelConfig) -> Tensor:
-    """(n_mels, n_freqs) filterbank, identical to librosa.filters.mel on the same settings."""
+    """(n_mels, n_freqs) filterbank, equal to librosa.filters.mel on the same settings (to float32
+    rounding; tests/audio/test_features.py checks every preset and random settings).
+
+    Under `torch.device("meta")` (how `load_model` sizes a model before allocating it) this is an
+    empty meta tensor of the right shape: nothing is computed or allocated."""
+    if building_on_meta():
+        return torch.empty(cfg.n_mels, cfg.n_freqs)
     return torch.from_numpy(_mel_basis_np(cfg).copy())
+
+
+def building_on_meta() -> bool:
+    """True inside `with torch.device("meta"):` (how `load_model` sizes a model from its file
+    before allocating it). Buffers computed at construction (windows, filterbanks, tables) are
+    then left empty: only their shapes matter, and some ops (hann_window, arange) would import
+    torch's decomposition tables (about a second) to run on meta."""
+    return torch.empty(0).device.type == "meta"
+
+
+def hann_window(length: int) -> Tensor:
+    """torch.hann_window(length), or an empty tensor of its shape on the meta device."""
+    return torch.empty(length) if building_on_meta() else torch.hann_window(length)
 
 
 def pad_for_stft(wave: Tensor, cfg: MelConfig) -> tuple[Tensor, bool]:
@@ -46,8 +106,7 @@ def pad_for_stft(wave: Tensor, cfg: MelConfig) -> tuple[Tensor, bool]:
     if cfg.padding == "center":
         return wave, True
     if cfg.padding == "symmetric":
-        pad = (cfg.n_fft - cfg.hop_length) // 2
-        left, right = pad, pad
+        left = right = cfg.pad_left
     elif cfg.padding == "end":
         # tf.signal.stft(pad_end=True): enough zeros that every sample starts a frame.
         frames = -(-wave.shape[-1] // cfg.hop_length)
@@ -96,7 +155,7 @@ def stft(wave: Tensor, cfg: MelConfig, window: Tensor | None = None) -> Tensor:
 def _explicit_padding(wave: Tensor, cfg: MelConfig) -> Tensor:
     """(B, T) -> (B, T') padded so that frames start at t·hop with no further padding."""
     if cfg.padding == "center":
-        pad = cfg.n_fft // 2
+        pad = cfg.pad_left
         return F.pad(wave.unsqueeze(1), (pad, pad), mode=cfg.pad_mode).squeeze(1)
     return pad_for_stft(wave, cfg)[0]
 
@@ -141,7 +200,7 @@ class MelExtractor(nn.Module):
     def __init__(self, cfg: MelConfig):
         super().__init__()
         self.cfg = cfg
-        self.register_buffer("window", torch.hann_window(cfg.win_length), persistent=False)
+        self.register_buffer("window", hann_window(cfg.win_length), persistent=False)
         self.register_buffer("basis", mel_basis(cfg), persistent=False)
 
     # Frames per STFT block for long inputs: the complex STFT of one hour at 22.05 kHz would be

@@ -1,8 +1,8 @@
 """Mel -> linear magnitude (non-negative least squares) and fast Griffin-Lim, batched in torch.
 
-Coordinates: frame t of a MelConfig analysis starts at sample t·hop − left_pad(cfg) of the signal.
+Coordinates: frame t of a MelConfig analysis starts at sample t·hop − cfg.pad_left of the signal.
 Griffin-Lim here works on the full overlap-add signal `o` whose frame t starts at o[t·hop], so the
-result is x[n] = o[n + left_pad] for n in [0, frames·hop) whatever padding the config used.
+result is x[n] = o[n + pad_left] for n in [0, frames·hop) whatever padding the config used.
 """
 
 from __future__ import annotations
@@ -15,15 +15,6 @@ from torch import Tensor
 
 from melwave.audio.config import MelConfig
 from melwave.audio.features import decompress, mel_basis
-
-
-def left_pad(cfg: MelConfig) -> int:
-    """Samples between the start of frame 0's window and signal sample 0."""
-    if cfg.padding == "center":
-        return cfg.n_fft // 2
-    if cfg.padding == "symmetric":
-        return (cfg.n_fft - cfg.hop_length) // 2
-    return 0
 
 
 @functools.lru_cache(maxsize=16)
@@ -114,7 +105,7 @@ def _impose_padding(signal: Tensor, cfg: MelConfig, frames: int) -> Tensor:
     and the result is less consistent with the magnitude at both ends.
     """
     total = signal.shape[-1]
-    start = left_pad(cfg)
+    start = cfg.pad_left
     if cfg.padding == "none":
         return signal
     length = min(frames * cfg.hop_length, total - start)
@@ -228,7 +219,7 @@ def griffin_lim(magnitude: Tensor, cfg: MelConfig, *, iterations: int = 32, mome
         previous = signal
         spec = _scale_to_magnitude(accelerated, magnitude_t)
     signal = _irfft_overlap_add(spec, cfg, window) * inverse_envelope
-    start = left_pad(cfg)
+    start = cfg.pad_left
     out = signal[:, start : start + frames * cfg.hop_length]
     if out.shape[-1] < frames * cfg.hop_length:  # "end"/"none" padding: the tail has no window
         out = F.pad(out, (0, frames * cfg.hop_length - out.shape[-1]))
@@ -244,7 +235,7 @@ def spectral_convergence(wave: Tensor, magnitude: Tensor, cfg: MelConfig) -> Ten
     """‖S − |STFT(x)|‖_F / ‖S‖_F per item, with the same framing as `griffin_lim`. Lower is better."""
     window = _window(cfg, wave.device)
     frames = magnitude.shape[-1]
-    start = left_pad(cfg)
+    start = cfg.pad_left
     length = (frames - 1) * cfg.hop_length + cfg.n_fft
     signal = F.pad(wave, (start, max(0, length - start - wave.shape[-1])))[:, :length]
     estimate = _stft_frames(signal, cfg, window).abs()

@@ -44,8 +44,9 @@ def _read(path: Path) -> tuple[np.ndarray, int]:
     try:
         import warnings
 
-        import librosa
+        from melwave.utils.optional import require
 
+        librosa = require("librosa", "decoding formats libsndfile cannot read")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             data, rate = librosa.load(str(path), sr=None, mono=False)

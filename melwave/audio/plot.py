@@ -27,10 +27,11 @@ def _display_db(mel: np.ndarray, cfg: MelConfig) -> np.ndarray:
 def save_mel_image(path: str | Path, mel: torch.Tensor | np.ndarray, cfg: MelConfig, *, title: str | None = None,
                    overwrite: bool = False, dynamic_range: float = 80.0) -> Path:
     """Render a (n_mels, frames) mel as a PNG with time/mel axes; atomic, refuses to clobber."""
-    import matplotlib
+    from melwave.utils.optional import require
 
+    matplotlib = require("matplotlib", "PNG mel images")
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", "PNG mel images")
 
     values = mel.detach().cpu().float().numpy() if isinstance(mel, torch.Tensor) else np.asarray(mel, dtype=np.float32)
     db = _display_db(values, cfg)

@@ -12,13 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
-import torch
-
-from melwave.audio.features import MelExtractor
-from melwave.audio.io import load_audio, save_audio
-from melwave.audio.plot import save_mel_image
 from melwave.errors import MelwaveError
-from melwave.models.registry import available_vocoders, load_vocoder
 
 log = logging.getLogger("melwave")
 
@@ -43,6 +37,13 @@ def fresh_folder(requested: Path | None, *, overwrite: bool) -> Path:
 
 
 def resynthesize_all(out: Path, *, device: str, overwrite: bool) -> list[dict]:
+    # Imported here, not at the top: `melwave --help` builds every command's parser.
+    import torch
+
+    from melwave.audio.io import load_audio, save_audio
+    from melwave.audio.plot import save_mel_image
+    from melwave.models.registry import available_vocoders, load_vocoder
+
     clip = example_clip()
     rows = []
     reference = None

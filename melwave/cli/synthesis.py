@@ -7,20 +7,19 @@ import functools
 import sys
 from pathlib import Path
 
-import torch
-
 from melwave.audio.config import PRESETS, MelConfig, get_preset
-from melwave.audio.io import AUDIO_EXTENSIONS
-from melwave.audio.melfile import MEL_EXTENSIONS
-from melwave.batch import expand_inputs, plan_outputs, run_batch
 from melwave.errors import MelwaveError
-from melwave.models.registry import available_vocoders, load_vocoder
-from melwave.pipeline import DEFAULT_CHUNK_SECONDS, VocoderFor, analyze_file, mode_for, resynth_file, synthesize_file
+from melwave.models.registry import available_vocoders
+
+# torch, the models and the pipeline are imported inside the commands: `melwave --help` builds this
+# parser and must not pay for them.
 
 DEFAULT_MODEL = "hifigan-universal"
 
 
 def resolve_device(name: str) -> str:
+    import torch
+
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -55,8 +54,9 @@ def _resample_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _chunk_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--chunk-seconds", type=float, default=DEFAULT_CHUNK_SECONDS,
-                        help=f"vocode long inputs in overlapping chunks of this length (default {DEFAULT_CHUNK_SECONDS}; 0 = whole file)")
+    # default None = melwave.pipeline.DEFAULT_CHUNK_SECONDS, resolved in `_run` (the pipeline imports torch).
+    parser.add_argument("--chunk-seconds", type=float, default=None,
+                        help="vocode long inputs in overlapping chunks of this length (default 5; 0 = whole file)")
 
 
 def _explicit_mel_config(args: argparse.Namespace) -> MelConfig | None:
@@ -75,6 +75,8 @@ def _finish(report) -> int:
 
 
 def _pairs(args: argparse.Namespace, extensions: tuple[str, ...], default_suffix: str):
+    from melwave.batch import expand_inputs, plan_outputs
+
     items, problems = expand_inputs(args.input, extensions)
     for spec, reason in problems:
         print(f"melwave: FAILED {spec}: {reason}", file=sys.stderr)
@@ -85,6 +87,12 @@ def _pairs(args: argparse.Namespace, extensions: tuple[str, ...], default_suffix
 
 
 def _run(args: argparse.Namespace, mode: str) -> int:
+    from melwave.audio.io import AUDIO_EXTENSIONS
+    from melwave.audio.melfile import MEL_EXTENSIONS
+    from melwave.batch import run_batch
+    from melwave.models.registry import load_vocoder
+    from melwave.pipeline import DEFAULT_CHUNK_SECONDS, VocoderFor, analyze_file, mode_for, resynth_file, synthesize_file
+
     device = resolve_device(args.device)
     if mode == "analyze":
         suffix = ".npy" if getattr(args, "format", "pt") == "npy" else ".pt"
@@ -97,18 +105,28 @@ def _run(args: argparse.Namespace, mode: str) -> int:
         pairs, problems = _pairs(args, AUDIO_EXTENSIONS + MEL_EXTENSIONS, ".wav")
     if mode == "run":
         mode = mode_for([p for p, _ in pairs], [o for _, o in pairs])
-    chunk = args.chunk_seconds if getattr(args, "chunk_seconds", None) else None
+    chunk = getattr(args, "chunk_seconds", None)
+    chunk = DEFAULT_CHUNK_SECONDS if chunk is None else (chunk or None)
+    # A mel config the user gave (--mel-preset/--mel-config) is passed to load_vocoder as explicit:
+    # a trained vocoder made for another one is an error naming the fields, never silently used
+    # instead. Without one, the vocoder's own config is used (None is not a config).
+    explicit = _explicit_mel_config(args)
     if mode == "analyze":
-        cfg = _explicit_mel_config(args) or (load_vocoder(args.model).mel_config if getattr(args, "model", None) else PRESETS["hifigan-22k"])
+        cfg = explicit or PRESETS["hifigan-22k"]
+        if getattr(args, "model", None):
+            cfg = load_vocoder(args.model, mel_config=explicit).mel_config
         job = functools.partial(analyze_file, cfg=cfg, device=device, overwrite=args.overwrite)
     elif mode == "synthesize":
-        vocoder = load_vocoder(args.model, device=device, mel_config=_explicit_mel_config(args))
-        npy_config = _explicit_mel_config(args) or vocoder.mel_config
+        # With --resample-mel the given config describes the input mels, which are converted to
+        # the vocoder's own: then it is not a request for the vocoder.
+        resample = getattr(args, "resample_mel", False)
+        vocoder = load_vocoder(args.model, device=device, mel_config=None if resample else explicit)
+        npy_config = explicit or vocoder.mel_config
         job = functools.partial(synthesize_file, vocoders=VocoderFor(vocoder), npy_config=npy_config,
                                 chunk_seconds=chunk, overwrite=args.overwrite, trust_file=args.trust_file,
                                 resample_mel=getattr(args, "resample_mel", False))
     else:
-        vocoder = load_vocoder(args.model, device=device, mel_config=_explicit_mel_config(args))
+        vocoder = load_vocoder(args.model, device=device, mel_config=explicit)
         job = functools.partial(resynth_file, vocoder=vocoder, device=device, chunk_seconds=chunk, overwrite=args.overwrite)
     report = run_batch(pairs, job, skip_existing=args.skip_existing, overwrite=args.overwrite, desc=mode,
                        progress=False if args.no_progress else None)

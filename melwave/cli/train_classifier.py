@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from melwave.errors import ConfigError
     from melwave.train.config import load_run_config
     from melwave.train.loop import resolve_run_config, train
-    from melwave.train.recipes.classifier import default_run_config, prepare_config
+    from melwave.train.recipes.classifier import default_run_config
+    from melwave.train.recipes.conditions import prepare_config
     from melwave.utils.fileio import atomic_write, check_writable
 
     out = Path(args.out)

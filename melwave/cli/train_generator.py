@@ -11,14 +11,12 @@ melwave.data.labelled). The conditions found there become part of the model. Und
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from melwave.cli.run_options import add_run_arguments, load_run_arguments
 from melwave.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from melwave.cli.train_vocoder import add_run_arguments
-
     parser = subparsers.add_parser(
         "generator", help="train a conditional mel generator (CWGAN-GP) on labelled audio",
         description="Train a CWGAN-GP mel generator (deep or strips) on a labelled folder of audio: labels from "
@@ -30,20 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import melwave.models.generators  # noqa: F401  (registers the cwgan family before configs are parsed)
-    from melwave.train.config import apply_overrides, load_run_config, parse_run_config, read_yaml
     from melwave.train.loop import resolve_run_config, train
-    from melwave.train.recipes.wgan_gp import prepare_config
+    from melwave.train.recipes.conditions import prepare_config
 
-    if args.config is None and args.out is None:
-        raise ConfigError("pass --config FILE (and/or --out RUN with --resume)")
-    run_dir = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
-    if args.config:
-        config = load_run_config(args.config, args.overrides)
-    else:
-        stored = run_dir / "config.yaml"
-        if not stored.exists():
-            raise ConfigError(f"{run_dir}: no config.yaml here to resume; pass --config")
-        config = parse_run_config(apply_overrides(read_yaml(stored), args.overrides), source=str(stored))
+    config, run_dir = load_run_arguments(args)
     if config.recipe.name != "wgan-gp":
         raise ConfigError(f"{args.config or run_dir}: recipe {config.recipe.name!r} does not train a mel generator "
                           "(expected recipe.name: wgan-gp)")

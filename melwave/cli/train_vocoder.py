@@ -9,8 +9,8 @@ Under `torchrun --nproc_per_node=N` the same command trains with DistributedData
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from melwave.cli.run_options import add_run_arguments, load_run_arguments
 from melwave.errors import ConfigError
 
 
@@ -25,29 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, *, default_config_dir: str) -> None:
-    """--config/--out/--resume/--set, shared by the `train` commands."""
-    parser.add_argument("--config", help=f"run config YAML (see {default_config_dir}/); optional with --resume")
-    parser.add_argument("--out", help="run folder (default: runs/<config name>)")
-    parser.add_argument("--resume", action="store_true", help="continue from the run folder's newest checkpoint")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set train.batch_size=8 (repeatable)")
-
-
 def resolve(args: argparse.Namespace):
-    """(run config, run folder) from --config/--out/--resume/--set."""
-    from melwave.train.config import apply_overrides, load_run_config, parse_run_config, read_yaml
+    """(run config, run folder) from --config/--out/--resume/--set, checked against the folder."""
     from melwave.train.loop import resolve_run_config
 
-    if args.out is None and args.config is None:
-        raise ConfigError("pass --config FILE (and/or --out RUN with --resume)")
-    run_dir = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
-    config = load_run_config(args.config, args.overrides) if args.config else None
-    if config is None:
-        stored = run_dir / "config.yaml"
-        if not stored.exists():
-            raise ConfigError(f"{run_dir}: no config.yaml here to resume; pass --config")
-        config = parse_run_config(apply_overrides(read_yaml(stored), args.overrides), source=str(stored))
+    config, run_dir = load_run_arguments(args)
     return resolve_run_config(config, run_dir, resume=args.resume), run_dir
 
 

@@ -30,9 +30,13 @@ import torch
 from torch import Tensor
 
 from melwave.audio.config import MelConfig
-from melwave.audio.features import MelExtractor, compress
+from melwave.audio.features import MelExtractor
 from melwave.audio.io import AUDIO_EXTENSIONS, load_audio
 from melwave.errors import AudioError, ConfigError, MelwaveError
+# The vocabulary and the crop are the models' contract (models store and apply them); the data
+# side builds them from labels and files.
+from melwave.models.mel_crop import fixed_crop, silence_value
+from melwave.models.vocabulary import Condition, Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -42,68 +46,6 @@ LABEL_SOURCES = ("auto", "csv", "folders")
 
 class DatasetError(MelwaveError):
     """A labelled dataset is missing, empty or inconsistently labelled."""
-
-
-@dataclass(frozen=True)
-class Condition:
-    """One conditioning variable and its named values; index i means values[i]."""
-
-    name: str
-    values: tuple[str, ...]
-
-    def index(self, value: str) -> int:
-        try:
-            return self.values.index(value)
-        except ValueError:
-            raise ConfigError(f"condition {self.name}: unknown value {value!r}; valid: {', '.join(self.values)}") from None
-
-
-@dataclass(frozen=True)
-class Vocabulary:
-    """The conditions of a dataset or model, in a fixed order."""
-
-    conditions: tuple[Condition, ...]
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.conditions)
-
-    @property
-    def sizes(self) -> tuple[int, ...]:
-        return tuple(len(c.values) for c in self.conditions)
-
-    def __getitem__(self, name: str) -> Condition:
-        for condition in self.conditions:
-            if condition.name == name:
-                return condition
-        raise ConfigError(f"unknown condition {name!r}; this model's conditions: {self.describe()}")
-
-    def describe(self) -> str:
-        return "; ".join(f"{c.name} = {'|'.join(c.values)}" for c in self.conditions)
-
-    def to_list(self) -> list[dict]:
-        return [{"name": c.name, "values": list(c.values)} for c in self.conditions]
-
-    @classmethod
-    def from_list(cls, data: Sequence[dict], *, source: str = "conditions") -> "Vocabulary":
-        try:
-            conditions = tuple(Condition(str(d["name"]), tuple(str(v) for v in d["values"])) for d in data)
-        except (KeyError, TypeError):
-            raise ConfigError(f"{source}: expected a list of {{name, values}} mappings") from None
-        for c in conditions:
-            if not c.values or len(set(c.values)) != len(c.values):
-                raise ConfigError(f"{source}: condition {c.name!r} needs distinct, non-empty values")
-        if len({c.name for c in conditions}) != len(conditions):
-            raise ConfigError(f"{source}: condition names repeat: {[c.name for c in conditions]}")
-        return cls(conditions)
-
-    def encode(self, labels: dict[str, str], *, source: str = "labels") -> list[int]:
-        """{name: value} -> one index per condition (all conditions required)."""
-        missing = [n for n in self.names if n not in labels]
-        extra = [n for n in labels if n not in self.names]
-        if missing or extra:
-            raise ConfigError(f"{source}: conditions {sorted(labels)} do not match {list(self.names)}")
-        return [self[n].index(labels[n]) for n in self.names]
 
 
 def _natural_key(text: str) -> list:
@@ -261,19 +203,6 @@ def load_labelled_mels(items: Sequence[LabelledItem], vocabulary: Vocabulary, me
     if not mels:
         raise DatasetError(f"none of the {len(items)} labelled files could be used" + (f" (first error: {skipped[0]})" if skipped else ""))
     return mels, torch.tensor(labels, dtype=torch.long), kept
-
-
-def silence_value(mel_config: MelConfig) -> float:
-    """The stored mel value of silence under `mel_config` (log: ln(log_clamp))."""
-    return float(compress(torch.zeros(1, 1), mel_config).flatten()[0])
-
-
-def fixed_crop(mel: Tensor, frames: int, start: int, fill: float) -> Tensor:
-    """(n_mels, T) -> (n_mels, frames) from `start`, padded with `fill` past the end."""
-    piece = mel[:, start : start + frames]
-    if piece.shape[1] < frames:
-        piece = torch.nn.functional.pad(piece, (0, frames - piece.shape[1]), value=fill)
-    return piece
 
 
 class LabelledMels(torch.utils.data.Dataset):

@@ -115,12 +115,9 @@ class NotesSpec:
 
 def soundfont_path() -> Path:
     """TimGM6mb.sf2 inside the installed pretty_midi package (found without importing it)."""
-    import importlib.util
+    from melwave.utils.optional import package_dir
 
-    spec = importlib.util.find_spec("pretty_midi")
-    if spec is None or not spec.submodule_search_locations:
-        raise MelwaveError("the notes dataset needs the 'pretty_midi' package (pip install pretty_midi) for its soundfont")
-    path = Path(list(spec.submodule_search_locations)[0]) / "TimGM6mb.sf2"
+    path = package_dir("pretty_midi", "the General MIDI soundfont of the notes dataset") / "TimGM6mb.sf2"
     if not path.exists():
         raise MelwaveError(f"{path}: pretty_midi's General MIDI soundfont is missing")
     return path
@@ -130,10 +127,9 @@ class NoteRenderer:
     """Renders one note at a time: (program, key, velocity, onset s, hold s) -> (T,) float32."""
 
     def __init__(self, duration: float, sample_rate: int = SAMPLE_RATE):
-        try:
-            import tinysoundfont
-        except ImportError:
-            raise MelwaveError("the notes dataset needs 'tinysoundfont' (pip install --no-deps tinysoundfont)") from None
+        from melwave.utils.optional import require
+
+        tinysoundfont = require("tinysoundfont", "rendering the notes dataset")
         self._tinysoundfont = tinysoundfont
         self.sample_rate = sample_rate
         self.samples = int(round(duration * sample_rate))

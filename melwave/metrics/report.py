@@ -17,7 +17,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
 from melwave.audio.config import PRESETS, MelConfig
 from melwave.audio.features import mel_spectrogram
@@ -25,6 +24,7 @@ from melwave.audio.io import resample, save_audio
 from melwave.errors import OutputExistsError
 from melwave.metrics.fid import ImageStyle, render_mel_image
 from melwave.utils.fileio import atomic_path, atomic_write_bytes
+from melwave.utils.optional import require
 
 IMAGE_CONFIG = PRESETS["hifigan-22k"]  # every clip is pictured with one analysis, so images compare
 IMAGE_STYLE = ImageStyle(cmap="magma", scale="db", vmin=-70.0, vmax=50.0, size=(160, 400))
@@ -117,7 +117,7 @@ class HtmlReport:
     def add_image(self, stem: str, mel: torch.Tensor, cfg: MelConfig, style: ImageStyle = IMAGE_STYLE) -> str:
         """Write a mel (n_mels, frames) as PNG; returns its path relative to the report."""
         name = "images/" + self._unique(stem, ".png")
-        image = Image.fromarray(render_mel_image(mel, cfg, style))
+        image = require("PIL.Image", "the HTML report's mel images").fromarray(render_mel_image(mel, cfg, style))
         with atomic_path(self.root / name, overwrite=True) as tmp:
             image.save(tmp, format="PNG")
         return name

@@ -1,8 +1,9 @@
 """Reference/output metrics for vocoders: alignment, PESQ, STOI, MCD, F0 and periodicity.
 
 Every metric function takes two equal-rate waveforms and returns a float, or raises
-`Unavailable(reason)` when the clip cannot be scored (too short, silent, missing package); the
-caller records NaN plus the reason instead of crashing.
+`Unavailable(reason)` when the clip cannot be scored (too short, silent); the caller records NaN
+plus the reason instead of crashing. A missing optional package (the `eval` extra) is
+`melwave.utils.optional.MissingDependency`, which stops the evaluation with one line.
 
 Conventions (what the numbers mean):
 - Alignment: the output is shifted by the lag (within ±10 ms) that maximises the cross-correlation
@@ -29,13 +30,15 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.fft
-import scipy.signal
 
 from melwave.audio.config import MelConfig
 from melwave.audio.features import mel_spectrogram
 from melwave.audio.io import resample
 from melwave.metrics.pitch import track_pitch
+from melwave.utils.optional import require
+
+scipy = require("scipy", "the vocoder metrics")
+require("scipy.fft", "the vocoder metrics"), require("scipy.signal", "the vocoder metrics")  # used as scipy.fft/.signal
 
 EVAL_RATE = 16000
 MCD_CONFIG = MelConfig(sample_rate=16000, n_fft=512, win_length=400, hop_length=160, n_mels=80, fmin=0.0, fmax=8000.0,
@@ -89,7 +92,8 @@ def align(reference: np.ndarray, output: np.ndarray, sample_rate: int, *, max_la
 def pesq_wb(reference: np.ndarray, output: np.ndarray, sample_rate: int) -> float:
     if len(reference) < PESQ_MIN_SECONDS * sample_rate:
         raise Unavailable(f"clip shorter than {PESQ_MIN_SECONDS} s")
-    from pesq import PesqError, pesq
+    pesq_module = require("pesq", "PESQ in the vocoder metrics")
+    PesqError, pesq = pesq_module.PesqError, pesq_module.pesq
 
     ref = resample(np.asarray(reference, np.float32), sample_rate, EVAL_RATE)
     out = resample(np.asarray(output, np.float32), sample_rate, EVAL_RATE)
@@ -102,7 +106,7 @@ def pesq_wb(reference: np.ndarray, output: np.ndarray, sample_rate: int) -> floa
 def stoi(reference: np.ndarray, output: np.ndarray, sample_rate: int) -> float:
     if len(reference) < STOI_MIN_SECONDS * sample_rate:
         raise Unavailable(f"clip shorter than {STOI_MIN_SECONDS} s")
-    from pystoi import stoi as _stoi
+    _stoi = require("pystoi", "STOI in the vocoder metrics").stoi
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -134,8 +138,7 @@ def mel_cepstral_distortion(reference: np.ndarray, output: np.ndarray, sample_ra
         raise Unavailable("reference is silent")
     keep = ref_energy > ref_energy.max() - silence_db
     if dtw:
-        import librosa
-
+        librosa = require("librosa", "MCD with DTW alignment")
         ref_c, out_c = ref_c[keep], out_c
         _, path = librosa.sequence.dtw(ref_c.T, out_c.T, metric="euclidean")
         diff = ref_c[path[:, 0]] - out_c[path[:, 1]]
@@ -149,10 +152,7 @@ def dnsmos_overall(output: np.ndarray, sample_rate: int) -> float:
     """DNSMOS P.835 overall quality (Reddy et al. 2022), no reference needed, from the ONNX models
     inside the optional `speechmos` package (needs onnxruntime). About 1-5 s per clip on a CPU.
     Clips shorter than 9 s are looped to 9 s by the model's own front end."""
-    try:
-        from speechmos import dnsmos
-    except ImportError as err:
-        raise Unavailable(f"speechmos/onnxruntime not installed ({err.name})") from None
+    dnsmos = require("speechmos.dnsmos", "DNSMOS (--dnsmos)")
     wave = resample(np.asarray(output, np.float32), sample_rate, EVAL_RATE)
     if len(wave) < EVAL_RATE // 4:
         raise Unavailable("clip shorter than 0.25 s")

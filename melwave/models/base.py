@@ -1,7 +1,9 @@
 """Base classes stating the shape contracts every melwave model keeps.
 
+MelModel:     what every family shares: a frozen-dataclass `config` + its `MelConfig`, rebuilt
+              from a saved file by `from_config`, written back by `config_dict`.
 Vocoder:      mel (B, n_mels, frames) -> waveform (B, frames * hop_length)
-MelGenerator: conditions {name: (B,) long} + noise -> mel (B, n_mels, frames)
+MelGenerator: labels (B, K) long indices + noise (B, z_dim) -> mel (B, n_mels, frames)
 
 Every model owns its `MelConfig`: `prepare_melspectrogram` uses it, and `synthesize` refuses
 mels whose config differs.
@@ -10,7 +12,8 @@ mels whose config differs.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+import types
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 import torch
@@ -18,7 +21,8 @@ from torch import Tensor, nn
 
 from melwave.audio.config import MelConfig
 from melwave.audio.features import MelExtractor
-from melwave.errors import MelConfigMismatch, MelFileError
+from melwave.errors import ConfigError, MelConfigMismatch, MelFileError
+from melwave.utils.dataclass_config import parse_dataclass
 
 
 def as_wave_tensor(wave: Tensor | np.ndarray) -> Tensor:
@@ -27,18 +31,72 @@ def as_wave_tensor(wave: Tensor | np.ndarray) -> Tensor:
     return wave.float()
 
 
-class Vocoder(nn.Module):
+class MelModel(nn.Module):
+    """A registered model family: `config` (an instance of `config_class`) + `mel_config`.
+
+    Subclasses set `family` (the registry name), `config_class` (the frozen dataclass of their
+    architecture) and `named_configs` (presets, `model.preset` in run configs), and take
+    `(config, mel_config)` in their constructor; a family whose constructor differs overrides
+    `build`. Saved files hold `config_dict()` and the MelConfig; `from_config` rebuilds from them.
+    """
+
+    family: ClassVar[str] = "model"
+    config_class: ClassVar[type | None] = None
+    named_configs: ClassVar[Mapping[str, Any]] = types.MappingProxyType({})  # read-only: shared by families without presets
+    config: Any = None
+    mel_config: MelConfig
+
+    def __init__(self, config: Any, mel_config: MelConfig):
+        super().__init__()
+        self.config = config
+        self.mel_config = mel_config
+
+    @classmethod
+    def from_config(cls, model_config: Mapping[str, Any] | None, mel_config: MelConfig, *,
+                    path: str = "model_config") -> "MelModel":
+        """Rebuild from a plain dict (a saved header, a resolved run config) and a MelConfig.
+
+        Errors name the offending key under `path` (a saved file's header key by default)."""
+        if cls.config_class is None:
+            raise ConfigError(f"{cls.family}: this family has no config to rebuild it from")
+        return cls.build(parse_dataclass(cls.config_class, model_config, path), mel_config)
+
+    @classmethod
+    def build(cls, config: Any, mel_config: MelConfig) -> "MelModel":
+        return cls(config, mel_config)
+
+    def config_dict(self) -> dict[str, Any]:
+        if self.config is None:
+            return {}
+        return dataclasses.asdict(self.config)
+
+    @property
+    def device(self) -> torch.device:
+        for tensor in list(self.parameters()) + list(self.buffers()):
+            return tensor.device
+        return torch.device("cpu")
+
+    @property
+    def name(self) -> str:
+        return getattr(self, "_name", None) or self.family
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value
+
+
+class Vocoder(MelModel):
     """mel (B, n_mels, frames) -> waveform (B, frames * hop_length), at mel_config.sample_rate.
 
-    Subclasses implement `forward` and set `family` (the registry name of the architecture) and,
-    if they are rebuildable from a file, `config` (a frozen dataclass) and `from_config`.
+    Subclasses implement `forward`; long mels go through `synthesize(chunk_frames=...)`, which
+    vocodes overlapping chunks of `receptive_frames` context (see melwave.models.chunking).
     """
 
     family: ClassVar[str] = "vocoder"
 
-    def __init__(self, mel_config: MelConfig):
-        super().__init__()
-        self.mel_config = mel_config
+    def __init__(self, mel_config: MelConfig, config: Any = None):
+        # MelConfig first: Griffin-Lim and vocoders from outside melwave are built from it alone.
+        super().__init__(config, mel_config)
         self._extractor = MelExtractor(mel_config)
 
     # --- the API users call ---------------------------------------------------------------
@@ -49,12 +107,6 @@ class Vocoder(nn.Module):
     @property
     def hop_length(self) -> int:
         return self.mel_config.hop_length
-
-    @property
-    def device(self) -> torch.device:
-        for tensor in list(self.parameters()) + list(self.buffers()):
-            return tensor.device
-        return torch.device("cpu")
 
     @torch.no_grad()
     def prepare_melspectrogram(self, wave: Tensor | np.ndarray) -> Tensor:
@@ -95,27 +147,20 @@ class Vocoder(nn.Module):
         return wave[0] if squeeze else wave
 
     @property
-    def name(self) -> str:
-        return getattr(self, "_name", None) or self.family
-
-    @name.setter
-    def name(self, value: str) -> None:
-        self._name = value
-
-    # --- rebuild-from-file support ---------------------------------------------------------
-    def config_dict(self) -> dict[str, Any]:
-        config = getattr(self, "config", None)
-        if config is None:
-            return {}
-        return dataclasses.asdict(config)
-
-    @property
     def receptive_frames(self) -> int:
         """Mel frames of context either side a chunk needs to match whole-file output closely."""
         return 32
 
 
-class MelGenerator(nn.Module):
-    """conditions {name: (B,) long indices} and noise (B, z_dim) -> mel (B, n_mels, frames)."""
+class MelGenerator(MelModel):
+    """forward(z, labels) -> mel (B, n_mels, frames).
+
+    z:      noise (B, z_dim) float.
+    labels: (B, K) long, one value index per condition, in the order of `vocabulary.names`
+            (`labels_for({name: value})` builds it from value names).
+
+    `forward` gives the network's (normalised) output; `generate(labels, z=None)` checks the
+    labels and returns mels in `mel_config` units, playable by any vocoder of that MelConfig.
+    """
 
     family: ClassVar[str] = "generator"

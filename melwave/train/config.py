@@ -14,109 +14,18 @@ fails with the path and the expected type.
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
-import types
-import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
-from melwave.audio.config import PRESETS, MelConfig
+from melwave.audio.config import MelConfig
 from melwave.errors import ConfigError
+from melwave.utils.dataclass_config import parse_dataclass, to_plain
 
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
-
-
-# --- the generic typed parser -------------------------------------------------------------
-def _coerce(value: Any, kind: Any, path: str) -> Any:
-    """Check/convert one YAML value against a dataclass field type; errors name `path`."""
-    origin = typing.get_origin(kind)
-    if kind is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(kind)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _coerce(value, option, path)
-            except ConfigError as err:
-                errors.append(str(err))
-        raise ConfigError(errors[0] if errors else f"{path}: invalid value {value!r}")
-    if dataclasses.is_dataclass(kind):
-        return parse_dataclass(kind, value, path)
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{path}: expected true/false, got {value!r}")
-    if kind is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError(f"{path}: expected an integer, got {value!r}")
-    if kind is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{path}: expected a number, got {value!r}")
-    if kind is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{path}: expected a string, got {value!r}")
-    if origin is tuple:
-        args = typing.get_args(kind)
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{path}: expected a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
-        if len(args) != len(value):
-            raise ConfigError(f"{path}: expected a list of {len(args)} values, got {value!r}")
-        return tuple(_coerce(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-    if origin in (dict, Mapping) or kind is dict:
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
-        return dict(value)
-    raise ConfigError(f"{path}: unsupported schema type {kind!r}")  # pragma: no cover - schema bug
-
-
-def parse_dataclass(cls: type, data: Any, path: str) -> Any:
-    """Build frozen dataclass `cls` from a mapping, rejecting unknown keys with their path."""
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: expected a mapping of {sorted(f.name for f in fields(cls))}, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in fields(cls) if f.init}
-    for key in data:
-        if key not in known:
-            raise ConfigError(f"{path}.{key}: unknown key; valid keys of {path}: {sorted(known)}")
-    values = {key: _coerce(value, hints[key], f"{path}.{key}") for key, value in data.items()}
-    missing = [f.name for f in fields(cls) if f.init and f.name not in values
-               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    if missing:
-        raise ConfigError(f"{path}: missing required key(s) {missing}")
-    try:
-        return cls(**values)
-    except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
-
-
-def to_plain(obj: Any) -> Any:
-    """Dataclasses/tuples -> dicts/lists that yaml.safe_dump writes."""
-    if dataclasses.is_dataclass(obj):
-        return {f.name: to_plain(getattr(obj, f.name)) for f in fields(obj)}
-    if isinstance(obj, (list, tuple)):
-        return [to_plain(v) for v in obj]
-    if isinstance(obj, Mapping):
-        return {str(k): to_plain(v) for k, v in obj.items()}
-    return obj
 
 
 # --- the sections -------------------------------------------------------------------------
@@ -224,22 +133,13 @@ class RunConfig:
 
 
 # --- model presets ------------------------------------------------------------------------
-def family_presets(family: str) -> dict[str, Any]:
-    """Named configs of a model family: the `CONFIGS` / `<NAME>_CONFIGS` dict of its module
-    (e.g. HIFIGAN_CONFIGS, GOMIN_CONFIGS for family gomin-gan)."""
-    from melwave.models.registry import _FAMILIES, families
+def family_presets(family: str) -> Mapping[str, Any]:
+    """Named configs of a model family: its class's `named_configs` (e.g. hifigan v1/v2/v3)."""
+    from melwave.models.registry import families, family_class
 
     if family not in families():
         raise ConfigError(f"model.family={family!r}: unknown; known families: {families()}")
-    module = importlib.import_module(_FAMILIES[family].__module__)
-    tables = {name: value for name, value in vars(module).items()
-              if (name == "CONFIGS" or name.endswith("_CONFIGS")) and isinstance(value, dict)}
-    preferred = f"{family.upper().replace('-', '_')}_CONFIGS"
-    if preferred in tables:
-        return tables[preferred]
-    if len(tables) == 1:
-        return next(iter(tables.values()))
-    return tables.get("CONFIGS", {})
+    return family_class(family).named_configs
 
 
 def _parse_model(data: Any) -> ModelSection:
@@ -248,20 +148,6 @@ def _parse_model(data: Any) -> ModelSection:
     if section.preset is not None and section.preset not in presets:
         raise ConfigError(f"model.preset={section.preset!r}: unknown preset of {section.family}; known: {sorted(presets)}")
     return section
-
-
-def _parse_mel(data: Any) -> MelConfig:
-    if isinstance(data, str):
-        data = {"preset": data}
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"mel: expected a preset name or a mapping of MelConfig fields, got {data!r}")
-    data = dict(data)
-    preset = data.pop("preset", None)
-    if preset is not None:
-        if preset not in PRESETS:
-            raise ConfigError(f"mel.preset={preset!r}: unknown; available: {sorted(PRESETS)}")
-        data = {**PRESETS[preset].to_dict(), **data}
-    return MelConfig.from_dict(data, source="mel")
 
 
 def _parse_recipe(data: Any) -> RecipeSection:
@@ -291,7 +177,7 @@ def parse_run_config(data: Any, *, source: str = "config") -> RunConfig:
         return RunConfig(
             train=parse_dataclass(TrainConfig, data.get("train"), "train"),
             model=_parse_model(data["model"]),
-            mel=_parse_mel(data["mel"]),
+            mel=MelConfig.parse(data["mel"], source="mel"),
             data=parse_dataclass(DataConfig, data.get("data"), "data"),
             recipe=_parse_recipe(data["recipe"]),
         )

@@ -29,6 +29,7 @@ from melwave.train import distributed as dist_utils
 from melwave.train.config import RunConfig, parse_run_config, read_yaml
 from melwave.train.recipe import Recipe, RecipeContext, get_recipe, unwrap
 from melwave.train.state import TrainState
+from melwave.utils.optional import require
 
 log = logging.getLogger("melwave.train")
 
@@ -101,7 +102,7 @@ def restore(recipe: Recipe, state: TrainState, document: dict[str, Any], info: d
 
 
 def _writer(run_dir: Path):
-    from torch.utils.tensorboard import SummaryWriter
+    SummaryWriter = require("torch.utils.tensorboard", "TensorBoard training logs").SummaryWriter
 
     return SummaryWriter(str(run_dir / "tensorboard"))
 

@@ -96,7 +96,7 @@ def test_output_length_is_frames_times_hop(padding, pad_mode):
 
 @pytest.mark.parametrize("padding", ["center", "symmetric"])
 def test_reconstruction_is_aligned_with_the_input(padding):
-    # Frame t's magnitude must land at sample t*hop - left_pad: the spectrogram of the output,
+    # Frame t's magnitude must land at sample t*hop - cfg.pad_left: the spectrogram of the output,
     # computed with the same config, matches the input's (no shift by a pad length).
     cfg = PRESETS["hifigan-22k"].replace(padding=padding)
     wave = torch.from_numpy(chirp_mix(22050, 1.0))

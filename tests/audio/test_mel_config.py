@@ -77,6 +77,37 @@ def test_load_from_file(tmp_path):
         MelConfig.load(tmp_path / "missing.yaml")
 
 
+def test_one_reader_takes_a_preset_with_overrides(tmp_path):
+    # The documented `preset:` form: the preset's fields, then the given ones on top.
+    path = tmp_path / "mel.yaml"
+    path.write_text("preset: gomin-24k\nn_mels: 80\nfmax: 8000\n")
+    assert MelConfig.load(path) == PRESETS["gomin-24k"].replace(n_mels=80, fmax=8000.0)
+    path.write_text("melgan-22k\n")  # a bare preset name is a whole config
+    assert MelConfig.load(path) == PRESETS["melgan-22k"]
+    assert MelConfig.parse({"preset": "hifigan-22k"}) == PRESETS["hifigan-22k"]
+    with pytest.raises(ConfigError, match=r"mel\.yaml: preset='gomin'.*gomin-24k"):
+        MelConfig.from_yaml("preset: gomin\n", source="mel.yaml")
+    with pytest.raises(ConfigError, match="n_mel_bins"):  # unknown keys still rejected beside a preset
+        MelConfig.parse({"preset": "hifigan-22k", "n_mel_bins": 80})
+    with pytest.raises(ConfigError, match="fmax"):  # overrides are validated like any field
+        MelConfig.parse({"preset": "hifigan-22k", "fmax": 20000})
+    # Files melwave writes itself carry every field: the strict reader does not take presets.
+    with pytest.raises(ConfigError, match="preset"):
+        MelConfig.from_dict({"preset": "hifigan-22k"})
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_pad_left_is_where_frame_zero_starts(name):
+    # Frame 0's window starts pad_left samples before signal sample 0: so the frame count of
+    # any length follows from it (symmetric pads as much on the right, center n_fft//2 too).
+    cfg = PRESETS[name]
+    expected = {"center": cfg.n_fft // 2, "symmetric": (cfg.n_fft - cfg.hop_length) // 2}.get(cfg.padding, 0)
+    assert cfg.pad_left == expected
+    if cfg.padding in ("center", "symmetric"):
+        for n in (cfg.n_fft, 3 * cfg.hop_length + 7, 10_000):
+            assert cfg.num_frames(n) == 1 + (n + 2 * cfg.pad_left - cfg.n_fft) // cfg.hop_length
+
+
 def test_unknown_keys_rejected_with_the_key_named():
     data = PRESETS["hifigan-22k"].to_dict() | {"hop_lenght": 256}
     with pytest.raises(ConfigError, match="hop_lenght"):

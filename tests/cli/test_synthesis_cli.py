@@ -211,3 +211,29 @@ def test_resample_mel_converts_instead_of_refusing(wav_file, tmp_path, capsys):
     frames = min(reference.shape[-1], got.shape[-1])
     silence = (reference[:, :frames] - np.log(1e-5)).abs().mean()
     assert (reference[:, :frames] - got[:, :frames]).abs().mean() < 0.25 * silence
+
+
+def test_mel_preset_differing_from_a_trained_vocoder_is_refused(wav_file, tmp_path, capsys):
+    # The preset is never silently dropped: one line naming the differing fields, exit != 0.
+    src = wav_file("in.wav", seconds=0.3)
+    out = tmp_path / "y.wav"
+    assert run("resynth", "--mel-preset", "gomin-24k", "-m", "hifigan-universal", "-i", src, "-o", str(out)) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "hifigan-universal" in err
+    assert "n_mels: 128 (expected 80)" in err and "sample_rate: 24000 (expected 22050)" in err
+    assert not out.exists()
+    # analyze with a model and a different preset: the same refusal.
+    assert run("analyze", "--mel-preset", "gomin-24k", "-m", "hifigan-universal", "-i", src, "-o", str(tmp_path / "m.pt")) == 2
+    # The model's own preset, or Griffin-Lim under any preset, is fine.
+    assert run("resynth", "--mel-preset", "hifigan-22k", "-m", "hifigan-universal", "-i", src, "-o", str(out)) == 0
+    assert run("resynth", "--mel-preset", "gomin-24k", "-m", "griffinlim", "-i", src, "-o", str(out), "--overwrite") == 0
+    assert sf.info(str(out)).samplerate == 24000
+
+
+def test_python_dash_m_melwave_works():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "melwave", "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "usage: melwave" in result.stdout and "resynth" in result.stdout

@@ -19,9 +19,9 @@ from melwave.audio.config import PRESETS
 from melwave.audio.features import mel_spectrogram
 from melwave.audio.melfile import MelFile, save_mel
 from melwave.cli import main
-from melwave.data.labelled import Condition, Vocabulary
 from melwave.metrics.classifier_adapter import spec_from_model
 from melwave.metrics.generator_eval import evaluate_generator, scan_set
+from melwave.models.vocabulary import Condition, Vocabulary
 
 HAS_AISFX = importlib.util.find_spec("aisfx") is not None
 
@@ -155,6 +155,9 @@ class BandClassifier(nn.Module):
         # 220 Hz peaks near band 10 of 128 HTK bands up to 11 kHz, 880 Hz near band 33.
         logit = (peak - 20.0 + self.split) * 2
         return {"pitch": torch.stack([-logit, logit], dim=-1)}
+
+    def predict(self, mels):
+        return {name: logits.softmax(dim=-1) for name, logits in self(mels).items()}
 
 
 def test_condition_accuracy_through_the_classifier_adapter(note_sets, tmp_path):

@@ -4,10 +4,9 @@ import pytest
 import torch
 
 from melwave.models.blocks import (
-    AntiAliasedActivation, ConvNeXtBlock, DownSample1d, FiLM, Snake, SnakeBeta, UpSample1d, config_from_dict, film,
+    AntiAliasedActivation, ConvNeXtBlock, DownSample1d, FiLM, Snake, SnakeBeta, UpSample1d, film,
     kaiser_sinc_filter,
 )
-from melwave.errors import ConfigError
 
 
 def _sine(freq: float, n: int, offset: float = 0.0) -> torch.Tensor:
@@ -80,23 +79,3 @@ def test_film_and_convnext_shapes():
     torch.testing.assert_close(layer(x, cond), x * (1 + 0.01 * scale) + shift)
     torch.testing.assert_close(film(x, torch.zeros_like(x), torch.zeros_like(x)), x)
     assert ConvNeXtBlock(6, 12, layer_scale_init=0.1)(x).shape == x.shape
-
-
-def test_config_from_dict_rejects_unknown_and_tuples_lists():
-    from dataclasses import dataclass
-
-    @dataclass(frozen=True)
-    class Inner:
-        a: float = 1.0
-
-    @dataclass(frozen=True)
-    class Outer:
-        sizes: tuple[tuple[int, ...], ...] = ((1,),)
-        inner: Inner = Inner()
-
-    built = config_from_dict(Outer, {"sizes": [[1, 2], [3]], "inner": {"a": 2}})
-    assert built == Outer(sizes=((1, 2), (3,)), inner=Inner(a=2.0)) and isinstance(built.inner.a, float)
-    with pytest.raises(ConfigError, match="nope"):
-        config_from_dict(Outer, {"nope": 1})
-    with pytest.raises(ConfigError, match="inner.*b"):
-        config_from_dict(Outer, {"inner": {"b": 1}})

@@ -41,7 +41,7 @@ def test_deterministic_and_config_checked():
         voc.synthesize(mel, PRESETS["hifigan-22k"].replace(n_mels=64))
     for bad in ({"iterations": -1}, {"momentum": 1.5}, {"init": "zeros"}, {"iters": 3}):
         with pytest.raises(ConfigError):
-            GriffinLimConfig.from_dict(bad)
+            GriffinLim.from_config(bad, PRESETS["hifigan-22k"])
 
 
 def _seam_error(chunk_frames: int, fade: int = 4, wrap=lambda voc: voc, voc=None) -> tuple[float, float, float]:

@@ -57,7 +57,7 @@ def test_equals_reference_implementation(name, checkpoint):
     assert got.shape == expected.shape == (1, mel.shape[-1] * 256)
     # Required: 1e-4. Folding weight norm with torch's own kernel makes the weights, and so the
     # outputs, bit-identical (a hand-written g·v/‖v‖ left 1e-4-level differences on 10 s).
-    assert (got - expected).abs().max().item() < 1e-6
+    assert (got - expected).abs().max().item() < 1e-4
     # Not trivially equal: the output is real audio-range signal.
     assert got.abs().max() > 0.01
 

@@ -133,3 +133,57 @@ def test_top_level_api():
     assert voc.mel_config == PRESETS["hifigan-22k"]
     gomin = melwave.load_vocoder("griffinlim", mel_config=PRESETS["gomin-24k"])
     assert gomin.mel_config == PRESETS["gomin-24k"] and gomin.sample_rate == 24000
+
+
+# --- an explicit mel config is never silently dropped -------------------------------------------
+
+def test_explicit_mel_config_differing_from_a_trained_vocoder_is_an_error():
+    with pytest.raises(melwave.MelConfigMismatch) as info:
+        load_vocoder("hifigan-universal", mel_config=PRESETS["gomin-24k"])
+    message = str(info.value)
+    assert "hifigan-universal" in message and "n_mels: 128 (expected 80)" in message
+    assert "sample_rate: 24000 (expected 22050)" in message and "\n" not in message
+    assert set(info.value.differences) == set(PRESETS["gomin-24k"].diff(PRESETS["hifigan-22k"]))
+    # The same config as the model's is fine, and so is none.
+    assert load_vocoder("hifigan-universal", mel_config=PRESETS["hifigan-22k"]).mel_config == PRESETS["hifigan-22k"]
+
+
+@pytest.mark.parametrize("name", ["hifigan-ljspeech", "vocos-22k", "hifigan-v3-22k"])
+def test_every_named_trained_vocoder_refuses_another_mel_config(name):
+    if name not in available_vocoders():
+        pytest.skip(f"{name} is not installed here")
+    with pytest.raises(melwave.MelConfigMismatch, match="n_mels: 128 \\(expected 80\\)"):
+        load_vocoder(name, mel_config=PRESETS["gomin-24k"])
+
+
+def test_explicit_mel_config_checked_for_model_files_too(tmp_path):
+    model = HiFiGAN(HIFIGAN_CONFIGS["v3"], PRESETS["cwgan-22k-log"])
+    path = save_model(model, tmp_path / "voc.safetensors")
+    assert load_vocoder(path, mel_config=PRESETS["cwgan-22k-log"]).mel_config == PRESETS["cwgan-22k-log"]
+    with pytest.raises(melwave.MelConfigMismatch, match="n_mels: 80 \\(expected 128\\)"):
+        load_vocoder(path, mel_config=PRESETS["hifigan-22k"])
+    folder = save_model(model, tmp_path / "run" / "model.safetensors").parent
+    with pytest.raises(melwave.MelConfigMismatch):
+        load_vocoder(folder, mel_config=PRESETS["hifigan-22k"])
+
+
+def test_griffinlim_uses_any_explicit_mel_config():
+    for name in ("gomin-24k", "cwgan-22k-log"):
+        assert load_vocoder("griffinlim", mel_config=PRESETS[name]).mel_config == PRESETS[name]
+
+
+def test_families_and_named_vocoders_come_from_the_tables():
+    from melwave.models import registry
+
+    assert set(families()) == set(registry.FAMILY_TABLE)
+    for family in registry.FAMILY_TABLE:
+        assert registry.family_class(family).family == family
+    names = available_vocoders()
+    assert set(registry.NAMED_TABLE) <= set(names)
+    assert set(registry.shipped_models("vocoder")) <= set(names)
+    for name, path in registry.shipped_models("vocoder").items():
+        assert names[name] == registry.shipped_description(path) and names[name]
+    # One shipped-model lookup serves the generator too.
+    from melwave.generate import shipped_generators
+
+    assert shipped_generators() == registry.shipped_models("generator")

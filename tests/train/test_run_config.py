@@ -42,7 +42,7 @@ def test_overrides_are_typed_by_the_schema():
     assert config.train.precision == "bf16"
     for bad, path in [("train.batch_size=abc", "train.batch_size"), ("train.steps=1.5", "train.steps"),
                       ("train.precision=fp8", "precision"), ("train.betas=[1]", "train.betas"),
-                      ("model.preset=v9", "model.preset"), ("mel.preset=nope", "mel.preset"), ("train.steps", "KEY.PATH=VALUE")]:
+                      ("model.preset=v9", "model.preset"), ("mel.preset=nope", "mel: preset='nope'"), ("train.steps", "KEY.PATH=VALUE")]:
         with pytest.raises(ConfigError, match=path.replace(".", r"\.")):
             load_run_config(CONFIGS / "hifigan-v3.debug.yaml", [bad])
 

@@ -19,7 +19,6 @@ Network (embedding_net of its CrossNet): 4 blocks of [conv3×3-BN-ReLU]×2 + 2×
 from __future__ import annotations
 
 import functools
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ from torch import Tensor, nn
 
 from melwave.errors import CheckpointError
 from melwave.metrics.embeddings.base import settings_key, weights_key
+from melwave.utils.optional import package_dir, require
 
 SAMPLE_RATE = 44100
 N_FFT = 2048
@@ -40,10 +40,7 @@ BLOCK_HOP = 50
 
 
 def aisfx_weights_path() -> Path:
-    spec = importlib.util.find_spec("aisfx")
-    if spec is None or not spec.submodule_search_locations:
-        raise CheckpointError("the offline FAD embedding needs the 'aisfx' package: pip install --no-deps aisfx==0.1.2")
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / "checkpoint.pth"
+    path = package_dir("aisfx", "the weights of the offline FAD embedding (FAD[aisfx])") / "models" / "checkpoint.pth"
     if not path.is_file():
         raise CheckpointError(f"{path}: aisfx is installed but its weights file is missing")
     return path
@@ -101,15 +98,13 @@ def _load_checkpoint(path: Path) -> dict[str, Tensor]:
 
 @functools.lru_cache(maxsize=1)
 def _mel_filters() -> np.ndarray:
-    import librosa
-
+    librosa = require("librosa", "the aisfx FAD embedding")
     return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=0.0, fmax=SAMPLE_RATE / 2, htk=True, norm=1.0)
 
 
 def aisfx_blocks(wave: np.ndarray) -> np.ndarray:
     """(T,) at 44.1 kHz -> (blocks, 100, 96) normalised log-mel blocks."""
-    import librosa
-
+    librosa = require("librosa", "the aisfx FAD embedding")
     wave = np.asarray(wave, dtype=np.float32).reshape(-1)
     peak = float(np.abs(wave).max()) if wave.size else 0.0
     wave = wave / (peak if peak > 0 else 1.0)

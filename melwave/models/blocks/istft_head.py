@@ -23,15 +23,6 @@ MAX_MAGNITUDE = 1e2  # exp() of an untrained head can overflow; Vocos clips at t
 PRIOR_FLOOR = 1e-5  # prior magnitudes below this (the mel floor's order) are treated as this
 
 
-def frame_offset(cfg: MelConfig) -> int:
-    """Samples of padding before the first frame for this config's analysis."""
-    if cfg.padding == "center":
-        return cfg.n_fft // 2
-    if cfg.padding == "symmetric":
-        return (cfg.n_fft - cfg.hop_length) // 2
-    return 0
-
-
 class ISTFT(nn.Module):
     """Complex spectrum (B, n_fft//2+1, F) -> waveform (B, F·hop)."""
 
@@ -47,7 +38,7 @@ class ISTFT(nn.Module):
 
     @classmethod
     def for_mel_config(cls, cfg: MelConfig) -> "ISTFT":
-        return cls(cfg.n_fft, cfg.hop_length, cfg.win_length, frame_offset(cfg))
+        return cls(cfg.n_fft, cfg.hop_length, cfg.win_length, cfg.pad_left)
 
     def forward(self, spec: Tensor) -> Tensor:
         frames = spec.shape[-1]

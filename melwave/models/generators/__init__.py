@@ -1,5 +1,3 @@
-"""Mel generators. Importing this package registers the `cwgan` family (deep and strips) and the
-`mel-classifier` family that measures whether generated mels follow their conditions."""
-
-from melwave.models import classifier  # noqa: F401
-from melwave.models.generators import cwgan  # noqa: F401
+"""Mel generators (the `cwgan` family, deep and strips). Nothing is imported here: the registry
+(`melwave.models.registry`) imports a family's module the first time it is used; the
+`mel-classifier` family that measures generated mels is `melwave.models.classifier`."""

@@ -23,18 +23,16 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from melwave.audio.config import MelConfig
-from melwave.data.labelled import Vocabulary
 from melwave.errors import ConfigError
 from melwave.models.base import MelGenerator
-from melwave.models.blocks.configs import config_from_dict
-from melwave.models.registry import register_family
+from melwave.models.vocabulary import Vocabulary
 
 # Toggling the oneDNN flag (GroupedConvTranspose2d) makes torch warn about Intel-GPU TF32 each time.
 warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
@@ -95,10 +93,6 @@ class CWGANConfig:
     @property
     def vocabulary(self) -> Vocabulary:
         return Vocabulary.from_list(self.conditions, source="model.conditions")
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "CWGANConfig":
-        return config_from_dict(cls, data, source="cwgan config")
 
 
 # Named configs (`model.preset` in run configs); conditions come from the data.
@@ -200,21 +194,21 @@ def cut_strips(mel: Tensor, strips: int, overlap: int) -> Tensor:
     return mel.unfold(-1, width, width - overlap).permute(0, 2, 1, 3)
 
 
-@register_family
 class CWGANGenerator(MelGenerator):
     """labels (B, K) long + z (B, z_dim) -> normalised mel (B, n_mels, frames) (`forward`),
     or de-normalised mel in `mel_config` units (`generate`)."""
 
     family = "cwgan"
+    config_class = CWGANConfig
+    named_configs = CONFIGS
+    default_mel_preset = "cwgan-22k-log"  # 128 mels: every preset's upsampling divides it
 
     def __init__(self, config: CWGANConfig, mel_config: MelConfig):
-        super().__init__()
         if not config.conditions:
             raise ConfigError("cwgan: the model needs at least one condition (model.conditions)")
         if mel_config.n_mels % config.scale:
             raise ConfigError(f"cwgan: n_mels={mel_config.n_mels} must divide by 2**len(channels) = {config.scale}")
-        self.config = config
-        self.mel_config = mel_config
+        super().__init__(config, mel_config)
         self.vocabulary = config.vocabulary
         groups = config.strips
         self.h0, self.w0 = mel_config.n_mels // config.scale, config.strip_frames // config.scale
@@ -240,20 +234,9 @@ class CWGANGenerator(MelGenerator):
         self.register_buffer("windows", crossfade_windows(groups, config.strip_frames, config.strip_overlap), persistent=False)
         init_weights(self)
 
-    @classmethod
-    def from_config(cls, model_config: dict, mel_config: MelConfig) -> "CWGANGenerator":
-        return cls(CWGANConfig.from_dict(model_config), mel_config)
-
-    def config_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self.config)
-
     @property
     def frames(self) -> int:
         return self.config.frames
-
-    @property
-    def device(self) -> torch.device:
-        return self.mel_mean.device
 
     def set_statistics(self, mean: Tensor, std: Tensor, frames: int) -> None:
         """Store per-bin (n_mels,) mean and std of `frames` training mel frames (mel_config units)."""

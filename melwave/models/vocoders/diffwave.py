@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -29,10 +28,8 @@ from tqdm.auto import tqdm
 from melwave.audio.config import PRESETS, MelConfig
 from melwave.errors import ConfigError
 from melwave.models.base import Vocoder
-from melwave.models.blocks.configs import config_from_dict
 from melwave.models.blocks.film import FiLM
 from melwave.models.diffusion.schedule import NoiseSchedule, NoiseScheduleConfig
-from melwave.models.registry import register_family
 
 EMBED_TABLE = 128  # sinusoidal timestep features (64 sin + 64 cos)
 EMBED_DIM = 512
@@ -165,26 +162,21 @@ class DiffWaveNet(nn.Module):
         return self.output_proj(x).squeeze(1)
 
 
-@register_family
 class DiffWave(Vocoder):
     """mel (B, n_mels, F) -> wave (B, F·hop) by `inference_steps` reverse diffusion steps."""
 
     family = "diffwave"
+    config_class = DiffWaveConfig
     named_configs = DIFFWAVE_CONFIGS  # "debug" is the tiny one for tests and CI
     default_mel_preset = "hifigan-22k"
 
     def __init__(self, config: DiffWaveConfig = DIFFWAVE_CONFIGS["base"], mel_config: MelConfig = PRESETS["hifigan-22k"]):
-        super().__init__(mel_config)
+        super().__init__(mel_config, config)
         if config.hop_length != mel_config.hop_length:
             raise ConfigError(f"DiffWave upsamples the mel by {config.hop_length} but the mel hop_length is {mel_config.hop_length}")
-        self.config = config
         self.network = DiffWaveNet(config, mel_config.n_mels, config.schedule.num_train_steps)
         self.schedule = NoiseSchedule(config.schedule)
         self.show_progress = False
-
-    @classmethod
-    def from_config(cls, model_config: dict[str, Any], mel_config: MelConfig) -> "DiffWave":
-        return cls(config_from_dict(DiffWaveConfig, model_config), mel_config)
 
     @torch.no_grad()
     def forward(self, mel: Tensor, *, steps: int | None = None, seed: int | None = None) -> Tensor:

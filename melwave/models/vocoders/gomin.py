@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -28,10 +27,8 @@ from melwave.models.base import Vocoder
 from melwave.models.blocks.activations import Snake
 from melwave.models.blocks.amp import AMPBlock, make_snake
 from melwave.models.blocks.antialias import AntiAliasedActivation
-from melwave.models.blocks.configs import config_from_dict
 from melwave.models.blocks.film import film
 from melwave.models.blocks.weight_norm import WeightNormMixin
-from melwave.models.registry import register_family
 
 
 @dataclass(frozen=True)
@@ -93,19 +90,18 @@ class FiLMChain(nn.Module):
         return outputs
 
 
-@register_family
 class GominGAN(WeightNormMixin, Vocoder):
     """mel (B, n_mels, F) -> wave (B, F · prod(upsample_strides)) in [-1, 1]."""
 
     family = "gomin-gan"
+    config_class = GominGANConfig
     named_configs = GOMIN_CONFIGS  # "debug" is the tiny one for tests and CI
     default_mel_preset = "gomin-24k"
 
     def __init__(self, config: GominGANConfig = GOMIN_CONFIGS["gomin"], mel_config: MelConfig = PRESETS["gomin-24k"]):
-        super().__init__(mel_config)
+        super().__init__(mel_config, config)
         if config.hop_length != mel_config.hop_length:
             raise ConfigError(f"GOMIN GAN upsamples by {config.hop_length} but the mel hop_length is {mel_config.hop_length}")
-        self.config = config
         channels = config.initial_channels
         self.film = FiLMChain(mel_config.n_mels, channels, config.upsample_strides)
         self.conv_pre = nn.Conv1d(mel_config.n_mels, channels, 7, padding=3)
@@ -124,10 +120,6 @@ class GominGAN(WeightNormMixin, Vocoder):
         for module in self.modules():
             if isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
                 nn.init.normal_(module.weight, 0.0, 0.01)
-
-    @classmethod
-    def from_config(cls, model_config: dict[str, Any], mel_config: MelConfig) -> "GominGAN":
-        return cls(config_from_dict(GominGANConfig, model_config), mel_config)
 
     def forward(self, mel: Tensor) -> Tensor:
         modulations = self.film(mel)

@@ -11,8 +11,6 @@ from melwave.audio.config import PRESETS, MelConfig
 from melwave.audio.griffinlim import continue_phase, griffin_lim, mel_to_linear, peak_phase
 from melwave.errors import ConfigError
 from melwave.models.base import Vocoder
-from melwave.models.blocks.configs import config_from_dict
-from melwave.models.registry import register_family, register_named
 
 
 @dataclass(frozen=True)
@@ -33,24 +31,20 @@ class GriffinLimConfig:
         if self.init not in ("peaks", "random"):
             raise ConfigError(f"GriffinLimConfig.init={self.init!r}: expected 'peaks' or 'random'")
 
-    @classmethod
-    def from_dict(cls, data: dict) -> "GriffinLimConfig":
-        return config_from_dict(cls, data)
 
-
-@register_family
 class GriffinLim(Vocoder):
     """mel (B, n_mels, frames) -> wave (B, frames * hop) by NNLS mel inversion + fast Griffin-Lim."""
 
     family = "griffinlim"
+    config_class = GriffinLimConfig
 
     def __init__(self, mel_config: MelConfig = PRESETS["hifigan-22k"], config: GriffinLimConfig = GriffinLimConfig()):
-        super().__init__(mel_config)
-        self.config = config
+        super().__init__(mel_config, config)
 
     @classmethod
-    def from_config(cls, model_config: dict, mel_config: MelConfig) -> "GriffinLim":
-        return cls(mel_config, GriffinLimConfig.from_dict(model_config))
+    def build(cls, config: GriffinLimConfig, mel_config: MelConfig) -> "GriffinLim":
+        # The MelConfig comes first here: it is all a plain `GriffinLim(mel_config)` needs.
+        return cls(mel_config, config)
 
     def forward(self, mel: Tensor) -> Tensor:
         return self.forward_chunk(mel)[0]
@@ -76,6 +70,6 @@ class GriffinLim(Vocoder):
         return 64
 
 
-@register_named("griffinlim", "fast Griffin-Lim (32 iterations, momentum 0.99) under any mel config; no weights")
-def _griffinlim(device: str | torch.device = "cpu", mel_config: MelConfig | None = None) -> GriffinLim:
+# The named vocoder "griffinlim" (the registry's NAMED_TABLE points here): works under any mel config.
+def named_griffinlim(device: str | torch.device = "cpu", mel_config: MelConfig | None = None) -> GriffinLim:
     return GriffinLim(mel_config or PRESETS["hifigan-22k"]).to(device)

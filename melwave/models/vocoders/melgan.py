@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -20,9 +19,7 @@ from torch import Tensor, nn
 from melwave.audio.config import PRESETS, MelConfig
 from melwave.errors import ConfigError
 from melwave.models.base import Vocoder
-from melwave.models.blocks.configs import config_from_dict
 from melwave.models.blocks.weight_norm import WeightNormMixin
-from melwave.models.registry import register_family
 
 LRELU_SLOPE = 0.2
 
@@ -72,19 +69,18 @@ class ResidualUnit(nn.Module):
         return self.shortcut(x) + y
 
 
-@register_family
 class MelGAN(WeightNormMixin, Vocoder):
     """mel (B, n_mels, F) -> wave (B, F · prod(upsample_rates)) in [-1, 1]."""
 
     family = "melgan"
+    config_class = MelGANConfig
     named_configs = MELGAN_CONFIGS  # "debug" is the tiny one for tests and CI
     default_mel_preset = "melgan-22k"
 
     def __init__(self, config: MelGANConfig = MELGAN_CONFIGS["melgan"], mel_config: MelConfig = PRESETS["melgan-22k"]):
-        super().__init__(mel_config)
+        super().__init__(mel_config, config)
         if config.hop_length != mel_config.hop_length:
             raise ConfigError(f"MelGAN upsamples by {config.hop_length} but the mel hop_length is {mel_config.hop_length}")
-        self.config = config
         channels = config.initial_channels
         self.conv_pre = nn.Conv1d(mel_config.n_mels, channels, 7)
         self.ups = nn.ModuleList()
@@ -96,10 +92,6 @@ class MelGAN(WeightNormMixin, Vocoder):
             channels //= 2
             self.stacks.append(nn.Sequential(*(ResidualUnit(channels, config.residual_kernel, d) for d in config.dilations)))
         self.conv_post = nn.Conv1d(channels, 1, 7)
-
-    @classmethod
-    def from_config(cls, model_config: dict[str, Any], mel_config: MelConfig) -> "MelGAN":
-        return cls(config_from_dict(MelGANConfig, model_config), mel_config)
 
     def forward(self, mel: Tensor) -> Tensor:
         x = self.conv_pre(reflect_pad(mel, 3))

@@ -29,7 +29,6 @@ chunk to chunk (`forward_chunk`), as melwave's Griffin-Lim does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -38,10 +37,8 @@ from melwave.audio.config import PRESETS, MelConfig
 from melwave.audio.griffinlim import continue_phase, griffin_lim, mel_to_linear, peak_phase
 from melwave.errors import ConfigError
 from melwave.models.base import Vocoder
-from melwave.models.blocks.configs import config_from_dict
 from melwave.models.blocks.convnext import ConvNeXtBlock
 from melwave.models.blocks.istft_head import ISTFTHead
-from melwave.models.registry import register_family
 
 
 @dataclass(frozen=True)
@@ -80,17 +77,16 @@ VOCOS_CONFIGS = {
 }
 
 
-@register_family
 class Vocos(Vocoder):
     """mel (B, n_mels, F) -> wave (B, F·hop)."""
 
     family = "vocos"
+    config_class = VocosConfig
     named_configs = VOCOS_CONFIGS  # "debug" is the tiny one for tests and CI
     default_mel_preset = "hifigan-22k"
 
     def __init__(self, config: VocosConfig = VOCOS_CONFIGS["vocos"], mel_config: MelConfig = PRESETS["hifigan-22k"]):
-        super().__init__(mel_config)
-        self.config = config
+        super().__init__(mel_config, config)
         self.embed = nn.Conv1d(mel_config.n_mels, config.dim, config.kernel, padding=config.kernel // 2)
         self.norm = nn.LayerNorm(config.dim, eps=1e-6)
         self.blocks = nn.ModuleList(
@@ -108,10 +104,6 @@ class Vocos(Vocoder):
         if isinstance(module, (nn.Conv1d, nn.Linear)):
             nn.init.trunc_normal_(module.weight, std=0.02)
             nn.init.zeros_(module.bias)
-
-    @classmethod
-    def from_config(cls, model_config: dict[str, Any], mel_config: MelConfig) -> "Vocos":
-        return cls(config_from_dict(VocosConfig, model_config), mel_config)
 
     def features(self, mel: Tensor) -> Tensor:
         """(B, n_mels, F) -> backbone output (B, dim, F)."""

@@ -10,9 +10,7 @@ condition on held-out files.
 from __future__ import annotations
 
 import copy
-import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterable
 
 import torch
@@ -34,15 +32,6 @@ class ClassifierOptions:
     def __post_init__(self) -> None:
         if self.shift_frames < 0 or self.gain_db < 0:
             raise ConfigError("shift_frames and gain_db must be >= 0")
-
-
-def prepare_config(config: Any, data_dir: str | Path) -> Any:
-    """The run config with `model.config.conditions` filled from the data's labels (if unset)."""
-    if config.model.resolved_config().get("conditions"):
-        return config
-    _, vocabulary = config.recipe.options.data.scan(data_dir)
-    model = dataclasses.replace(config.model, config={**config.model.config, "conditions": vocabulary.to_list()})
-    return dataclasses.replace(config, model=model)
 
 
 def default_run_config(overrides: list[str] = ()) -> Any:
@@ -71,7 +60,7 @@ class ClassifierRecipe(Recipe):
         model_config = self.config.model.resolved_config()
         if not model_config.get("conditions"):
             raise ConfigError("model.config.conditions is empty; `melwave train classifier` fills it from the data's labels")
-        model = MelClassifier.from_config(model_config, self.config.mel).to(self.device)
+        model = MelClassifier.from_config(model_config, self.config.mel, path="model.config").to(self.device)
         self.modules = {"classifier": model}
         self.optimizers = {"classifier": self.make_optimizer(model.parameters())}
         self.schedulers = {"classifier": self.make_scheduler(self.optimizers["classifier"])}

@@ -14,21 +14,24 @@ from torch import Tensor, nn
 from melwave.audio.config import MelConfig
 from melwave.errors import ConfigError
 from melwave.losses.spectral import MelL1Loss, MultiResolutionSTFTLoss
+from melwave.train.images import mel_image
 
 log = logging.getLogger(__name__)
 
 
 def build_vocoder(config: Any) -> nn.Module:
     """The run's model: family from the registry, built from the resolved model config + mel."""
-    from melwave.models.registry import _FAMILIES, families
+    from melwave.models.registry import families, family_class
 
     family = config.model.family
     if family not in families():
         raise ConfigError(f"model.family={family!r}: unknown; known families: {families()}")
     try:
-        return _FAMILIES[family].from_config(config.model.resolved_config(), config.mel)
+        return family_class(family).from_config(config.model.resolved_config(), config.mel, path="model.config")
     except ConfigError as err:
-        raise ConfigError(f"model.config: {err}") from None
+        # Schema errors already name their key path; the model's own checks (hop length) do not.
+        message = str(err)
+        raise ConfigError(message if message.startswith("model.config") else f"model.config: {message}") from None
 
 
 def set_weight_norm(model: nn.Module, enabled: bool) -> nn.Module:
@@ -129,13 +132,3 @@ class VocoderValidation:
         if count:
             result.scalars = {"mel_l1": mel_l1 / count, "mrstft": mrstft / count}
         return result
-
-
-def mel_image(mel: Tensor) -> np.ndarray:
-    """(rows, frames) mel values -> (rows, frames, 3) uint8, low frequencies at the bottom."""
-    import matplotlib
-
-    values = mel.detach().float().cpu().numpy()[::-1]
-    low, high = np.percentile(values, 1), np.percentile(values, 99.5)
-    scaled = np.clip((values - low) / max(high - low, 1e-6), 0, 1)
-    return (matplotlib.colormaps["magma"](scaled)[..., :3] * 255).astype(np.uint8)

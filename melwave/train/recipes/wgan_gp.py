@@ -17,15 +17,13 @@ output for the labels it was asked for, both × auxiliary_weight.
 The data are labelled mel crops (`recipe.data`), normalised per mel bin with statistics
 computed once from the training set and stored in the generator (they survive resume and ship
 with the exported model). The condition vocabulary lives in `model.config.conditions`;
-`prepare_config` fills it from the data's labels before the first run.
+`conditions.prepare_config` fills it from the data's labels before the first run.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
@@ -33,11 +31,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from melwave.data.labelled import LabelledDataConfig, LabelledMels, Vocabulary
+from melwave.data.labelled import LabelledDataConfig, LabelledMels
 from melwave.errors import ConfigError
 from melwave.losses.gradient_penalty import interpolate, penalty_from_scores
 from melwave.models.generators.critic import Critic, CriticConfig
 from melwave.models.generators.cwgan import CWGANGenerator
+from melwave.models.vocabulary import Vocabulary
+from melwave.train.images import mel_image
 from melwave.train.recipe import Recipe, Validation, register_recipe, unwrap
 from melwave.train.state import TrainState
 
@@ -57,30 +57,6 @@ class WGANGPOptions:
             raise ConfigError(f"n_critic={self.n_critic}: expected >= 1")
         if self.gp_weight < 0:
             raise ConfigError(f"gp_weight={self.gp_weight}: expected >= 0")
-
-
-def prepare_config(config: Any, data_dir: str | Path) -> Any:
-    """The run config with `model.config.conditions` filled from the data's labels (if unset).
-
-    Conditions are part of the model's architecture (one embedding per condition), so they are
-    fixed before the modules are built and stored in RUN/config.yaml for --resume.
-    """
-    if config.model.resolved_config().get("conditions"):
-        return config
-    options: WGANGPOptions = config.recipe.options
-    _, vocabulary = options.data.scan(data_dir)
-    model = dataclasses.replace(config.model, config={**config.model.config, "conditions": vocabulary.to_list()})
-    return dataclasses.replace(config, model=model)
-
-
-def mel_image(mel: Tensor) -> np.ndarray:
-    """(n_mels, frames) -> (n_mels, frames, 3) uint8, low frequencies at the bottom."""
-    import matplotlib
-
-    values = mel.detach().float().cpu().numpy()[::-1]
-    low, high = np.percentile(values, 1), np.percentile(values, 99.5)
-    scaled = np.clip((values - low) / max(high - low, 1e-6), 0, 1)
-    return (matplotlib.colormaps["magma"](scaled)[..., :3] * 255).astype(np.uint8)
 
 
 def image_row(mels: list[Tensor], gap: int = 2) -> np.ndarray:
@@ -108,8 +84,8 @@ class WGANGPRecipe(Recipe):
         model_config = self.config.model.resolved_config()
         if not model_config.get("conditions"):
             raise ConfigError("model.config.conditions is empty; `melwave train generator` fills it from the data's "
-                              "labels (or call melwave.train.recipes.wgan_gp.prepare_config)")
-        generator = CWGANGenerator.from_config(model_config, self.config.mel).to(self.device)
+                              "labels (or call melwave.train.recipes.conditions.prepare_config)")
+        generator = CWGANGenerator.from_config(model_config, self.config.mel, path="model.config").to(self.device)
         critic = Critic.for_generator(options.critic, generator).to(self.device)
         self.modules = {"generator": generator, "critic": critic}
         self.optimizers = {
