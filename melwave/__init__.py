@@ -3,6 +3,7 @@
     voc = melwave.load_vocoder("hifigan-universal")   # or "griffinlim", or a path
     mel = voc.prepare_melspectrogram(wave)             # (T,) -> (n_mels, frames)
     wave = voc(mel[None])                               # (B, n_mels, frames) -> (B, T)
+    gen = melwave.load_generator()                      # the shipped conditional mel generator
 """
 
 import importlib
@@ -18,6 +19,7 @@ _LAZY = {
     "MelConfigMismatch": "melwave.errors", "MelwaveError": "melwave.errors",
     "available_vocoders": "melwave.models.registry", "load_model": "melwave.models.registry",
     "load_vocoder": "melwave.models.registry", "save_model": "melwave.models.registry",
+    "load_generator": "melwave.inference.generate",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from melwave.audio.io import load_audio, save_audio
     from melwave.audio.melfile import MelFile, load_mel, save_mel
     from melwave.errors import MelConfigMismatch, MelwaveError
+    from melwave.inference.generate import load_generator
     from melwave.models.registry import available_vocoders, load_model, load_vocoder, save_model
 
 
@@ -46,5 +49,5 @@ __version__ = "0.1.0"
 __all__ = [
     "MelConfig", "PRESETS", "get_preset", "MelExtractor", "mel_spectrogram", "load_audio", "save_audio",
     "MelFile", "load_mel", "save_mel", "MelwaveError", "MelConfigMismatch", "load_vocoder", "load_model",
-    "save_model", "available_vocoders",
+    "save_model", "available_vocoders", "load_generator",
 ]

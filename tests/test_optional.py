@@ -363,3 +363,20 @@ def test_cli_prints_one_line_and_exits_2_when_the_eval_extra_is_missing(wav_file
     assert "Traceback" not in out.stderr and "ImportError" not in out.stderr
     assert out.stderr.strip().splitlines()[-1] == ("melwave: error: pesq is not installed (needed for PESQ in the vocoder "
                                                    "metrics); install it with: pip install 'melwave[eval]'")
+
+
+def test_generate_without_the_plot_extra_stops_before_writing_anything(monkeypatch, tmp_path, capsys):
+    # The images are written after the mels and wavs of each batch: without the check up front,
+    # a core-only install would leave half a batch behind before reporting the missing extra.
+    from melwave.cli import main
+
+    hide(monkeypatch, "matplotlib")
+    out = tmp_path / "out"
+    assert main(["generate", "--all", "-n", "1", "-o", str(out), "--vocoder", "griffinlim"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "matplotlib" in err[0] and "melwave[plot]" in err[0] and "--no-images" in err[0]
+    assert not out.exists() or not any(out.iterdir())
+    # --no-images needs no plot extra at all.
+    assert main(["generate", "--condition", "instrument=flute", "-n", "1", "-o", str(out), "--vocoder", "griffinlim",
+                 "--no-images"]) == 0
+    assert sorted(p.suffix for p in out.iterdir() if p.name != "labels.csv") == [".pt", ".wav"]

@@ -45,10 +45,12 @@ def convert_mel(mel: Tensor, source: MelConfig, target: MelConfig) -> Tensor:
         spectrum = magnitude.pow(2) if target.power == 2.0 else magnitude
         result = compress(mel_basis(target).to(mel.device) @ spectrum, target)
     else:
+        from melwave.audio.griffinlim import griffin_lim
         from melwave.audio.io import resample
-        from melwave.models.vocoders.griffinlim import GriffinLim
 
-        wave = GriffinLim(source).to(mel.device)(batch.float())
+        # What the `griffinlim` vocoder does with its defaults (NNLS inversion, 32 fast iterations
+        # from the peak-phase start), called at this level so audio/ does not import models/.
+        wave = griffin_lim(mel_to_linear(batch.float(), source), source, init="peaks").clamp(-1, 1)
         if source.sample_rate != target.sample_rate:
             wave = torch.from_numpy(resample(wave.cpu().numpy().T.copy(), source.sample_rate, target.sample_rate).T.copy()).to(mel.device)
             wave = wave.reshape(batch.shape[0], -1)

@@ -79,6 +79,10 @@ def resynthesize_all(out: Path, *, device: str, overwrite: bool) -> list[dict]:
 
 
 def run_demo(out: Path | None = None, *, device: str = "cpu", overwrite: bool = False) -> Path:
+    from melwave.utils.optional import require
+
+    # The demo's mel pictures need the plot extra: say so before any folder is made.
+    require("matplotlib", "the mel images of `melwave demo`")
     out = fresh_folder(out, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     target = out / "original.wav"
@@ -87,7 +91,7 @@ def run_demo(out: Path | None = None, *, device: str = "cpu", overwrite: bool = 
     log.info("demo: writing to %s", out.resolve())
     summary: dict = {"resynthesis": resynthesize_all(out, device=device, overwrite=overwrite)}
     try:
-        from melwave.generate import demo_grid
+        from melwave.inference.generate import demo_grid
     except ImportError:
         demo_grid = None
     if demo_grid is not None:

@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from melwave.errors import ConfigError
-    from melwave.generate import load_generator, parse_conditions, pick_vocoder, plan_samples, write_samples
+    from melwave.inference.generate import load_generator, parse_conditions, pick_vocoder, plan_samples, write_samples
 
     model = load_generator(args.model, device=args.device)
     if args.list:
@@ -50,6 +50,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("-o/--out OUT: an output folder is required")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size {args.batch_size}: expected >= 1")
+    if not args.no_images:
+        from melwave.utils.optional import require
+
+        # Checked before anything is written: a missing plot extra must not leave half a batch.
+        require("matplotlib", "the PNG mel images of `melwave generate` (--no-images skips them)")
     fixed = parse_conditions(model, args.condition)
     plans = plan_samples(model, fixed, n=args.n, sweep=args.all, seed=args.seed)
     vocoder = pick_vocoder(model, args.vocoder, device=args.device)

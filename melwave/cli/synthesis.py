@@ -54,7 +54,7 @@ def _resample_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _chunk_option(parser: argparse.ArgumentParser) -> None:
-    # default None = melwave.pipeline.DEFAULT_CHUNK_SECONDS, resolved in `_run` (the pipeline imports torch).
+    # default None = melwave.inference.pipeline.DEFAULT_CHUNK_SECONDS, resolved in `_run` (the pipeline imports torch).
     parser.add_argument("--chunk-seconds", type=float, default=None,
                         help="vocode long inputs in overlapping chunks of this length (default 5; 0 = whole file)")
 
@@ -75,7 +75,7 @@ def _finish(report) -> int:
 
 
 def _pairs(args: argparse.Namespace, extensions: tuple[str, ...], default_suffix: str):
-    from melwave.batch import expand_inputs, plan_outputs
+    from melwave.cli.batch import expand_inputs, plan_outputs
 
     items, problems = expand_inputs(args.input, extensions)
     for spec, reason in problems:
@@ -89,9 +89,9 @@ def _pairs(args: argparse.Namespace, extensions: tuple[str, ...], default_suffix
 def _run(args: argparse.Namespace, mode: str) -> int:
     from melwave.audio.io import AUDIO_EXTENSIONS
     from melwave.audio.melfile import MEL_EXTENSIONS
-    from melwave.batch import run_batch
+    from melwave.cli.batch import run_batch
     from melwave.models.registry import load_vocoder
-    from melwave.pipeline import DEFAULT_CHUNK_SECONDS, VocoderFor, analyze_file, mode_for, resynth_file, synthesize_file
+    from melwave.inference.pipeline import DEFAULT_CHUNK_SECONDS, VocoderFor, analyze_file, mode_for, resynth_file, synthesize_file
 
     device = resolve_device(args.device)
     if mode == "analyze":

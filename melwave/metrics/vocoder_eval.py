@@ -133,7 +133,7 @@ def evaluate_vocoders(models: Sequence[str], clips: Sequence[Path], *, device: s
                       chunk_seconds: float | None = 10.0, report: HtmlReport | None = None, progress: bool | None = None,
                       data_root: Path | None = None, dnsmos: bool = False, report_clips: int | None = 24) -> VocoderEvaluation:
     """Score every model on every clip; the report plays the first `report_clips` clips (None: all)."""
-    from melwave.pipeline import chunk_frames_for
+    from melwave.inference.pipeline import chunk_frames_for
 
     metrics = dict(PAIR_METRICS) | ({"dnsmos_ovrl": OPTIONAL_METRICS["dnsmos_ovrl"]} if dnsmos else {})
     labels = _unique_labels(models)

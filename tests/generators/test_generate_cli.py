@@ -13,7 +13,7 @@ import torch
 from melwave.audio.config import PRESETS
 from melwave.audio.melfile import load_mel
 from melwave.cli import main
-from melwave.generate import demo_grid
+from melwave.inference.generate import demo_grid
 from melwave.models.generators.cwgan import CONFIGS, CWGANGenerator
 from melwave.models.registry import save_model
 

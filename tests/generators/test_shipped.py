@@ -8,7 +8,7 @@ import torch
 
 from melwave.data.labelled import LabelledDataConfig, LabelledMels
 from melwave.data.notes import NotesSpec, build_notes
-from melwave.generate import SHIPPED, load_generator, shipped_generators
+from melwave.inference.generate import SHIPPED, load_generator, shipped_generators
 from melwave.models.classifier import load_classifier
 
 pytestmark = pytest.mark.skipif(SHIPPED not in shipped_generators(), reason="no shipped generator in this checkout")

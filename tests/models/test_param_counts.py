@@ -1,31 +1,100 @@
-"""Published generator sizes of the HiFi-GAN variants (Kong et al. 2020, Table 1)."""
+"""Every registered model family against a published size.
+
+A family missing from PUBLISHED fails `test_every_family_has_a_published_size`: a new family must
+say what its size should be before it is trusted. Published means the paper that defines the
+architecture, or, for melwave's own conditional families, the model card of the shipped model
+(whose stated count is parsed from the card, so card and file cannot drift apart).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import pytest
 
-from melwave.models.vocoders.hifigan import HIFIGAN_CONFIGS, HiFiGAN
+from melwave.audio.config import PRESETS
+from melwave.models.base import Vocoder
+from melwave.models.registry import families, family_class, read_header
 
 from _vocoder_checks import build_on_meta, param_count
 
-
-@pytest.mark.parametrize("variant, low, high", [("v1", 13.8e6, 14.0e6), ("v2", 0.9e6, 0.95e6), ("v3", 1.4e6, 1.5e6)])
-def test_hifigan_parameter_counts(variant, low, high):
-    count = param_count(build_on_meta(lambda: HiFiGAN(HIFIGAN_CONFIGS[variant])))
-    assert low < count < high, count
+PRETRAINED = Path(__file__).resolve().parents[2] / "melwave" / "pretrained"
 
 
-def test_every_named_config_builds_with_its_family_default_mel():
-    from melwave.audio.config import PRESETS
-    from melwave.models.base import Vocoder
-    from melwave.models.registry import _FAMILIES, families
+def _card_count(card: Path, pattern: str) -> int:
+    """The parameter count a model card states, e.g. '465,665 parameters' after `pattern`."""
+    # Within the card's bullet that starts with `pattern` (bullets may wrap over lines).
+    match = re.search(r"^- " + pattern + r"(?:(?!\n- ).)*?([\d,]{5,}) parameters", card.read_text(encoding="utf-8"), re.S | re.M)
+    assert match, f"{card}: states no parameter count after {pattern!r}"
+    return int(match.group(1).replace(",", ""))
 
+
+def _without(prefix: str):
+    """Count only parameters whose name does not start with `prefix` (melwave's additions)."""
+    return lambda model: sum(p.numel() for name, p in model.named_parameters() if not name.startswith(prefix))
+
+
+def _shipped(family: str, file: str):
+    """Build a shipped model's architecture (conditions included) from its header, on meta."""
+    header = read_header(PRETRAINED / file)
+    assert header["family"] == family
+    return lambda: family_class(family).from_config(header["model_config"], PRESETS["hifigan-22k"])
+
+
+# family -> [(what is built, how it is counted, published count (or where to read it), relative tolerance, source)]
+PUBLISHED: dict[str, list[tuple]] = {
+    "hifigan": [("v1", param_count, 13.92e6, 0.005, "Kong et al. 2020 (HiFi-GAN), Table 1"),
+                ("v2", param_count, 0.92e6, 0.01, "Kong et al. 2020, Table 1"),
+                ("v3", param_count, 1.46e6, 0.01, "Kong et al. 2020, Table 1")],
+    "melgan": [("melgan", param_count, 4.26e6, 0.005, "Kong et al. 2020, Table 1 (MelGAN)")],
+    "vocos": [("vocos", param_count, 13.5e6, 0.005, "Siuzdak 2023 (Vocos), Table 1")],
+    "diffwave": [("base", param_count, 2.64e6, 0.01, "Kong et al. 2021 (DiffWave BASE, 64 channels)")],
+    # GOMIN is BigVGAN plus FiLM after every upsampling stage: without the FiLM layers it is
+    # BigVGAN's 112M (Lee et al. 2023, Table 1; 128 instead of 100 mels adds 0.3M to conv_pre).
+    "gomin-gan": [("gomin", _without("film"), 112e6, 0.01, "Lee et al. 2023 (BigVGAN), Table 1")],
+    # No weights: the algorithm (Griffin & Lim 1984) is the whole vocoder.
+    "griffinlim": [(None, param_count, 0, 0, "Griffin & Lim 1984")],
+    "cwgan": [(_shipped("cwgan", "cwgan-notes/model.safetensors"), param_count,
+               lambda: _card_count(PRETRAINED / "cwgan-notes" / "README.md", "Generator"), 0, "cwgan-notes model card")],
+    "mel-classifier": [(_shipped("mel-classifier", "cwgan-notes/classifier.safetensors"), param_count,
+                        lambda: _card_count(PRETRAINED / "cwgan-notes" / "README.md", "Classifier"), 0, "cwgan-notes model card")],
+}
+
+
+def test_every_family_has_a_published_size():
+    unpublished = sorted(set(families()) - set(PUBLISHED))
+    assert not unpublished, f"families without a published size to test against: {unpublished}"
+    assert not set(PUBLISHED) - set(families()), "PUBLISHED names a family the registry does not know"
+
+
+def _build(family: str, what):
+    cls = family_class(family)
+    if callable(what):
+        return build_on_meta(what)
+    if what is None:  # Griffin-Lim: built from a MelConfig alone
+        return build_on_meta(lambda: cls(PRESETS["hifigan-22k"]))
+    return build_on_meta(lambda: cls(cls.named_configs[what], PRESETS[cls.default_mel_preset]))
+
+
+@pytest.mark.parametrize("family, index", [(f, i) for f, entries in PUBLISHED.items() for i in range(len(entries))])
+def test_size_matches_the_published_one(family, index):
+    what, count, published, tolerance, source = PUBLISHED[family][index]
+    published = published() if callable(published) else published
+    got = count(_build(family, what))
+    assert abs(got - published) <= tolerance * published, f"{family}: {got:,} parameters, {source} says {published:,.0f}"
+
+
+def test_every_named_vocoder_config_builds_with_its_family_default_mel():
+    # Conditional families are built from data (conditions); the shipped ones are covered above.
     checked = 0
     for family in families():
-        cls = _FAMILIES[family]
-        if not issubclass(cls, Vocoder):
-            continue  # conditional families need conditions from data (tests/generators build them)
+        cls = family_class(family)
+        if not issubclass(cls, Vocoder) or not cls.named_configs:
+            continue
+        assert "debug" in cls.named_configs, f"{family}: no tiny 'debug' config for tests"
         for name, config in cls.named_configs.items():
             model = build_on_meta(lambda: cls(config, PRESETS[cls.default_mel_preset]))
             assert model.config == config and model.family == family, (family, name)
-            assert "debug" in cls.named_configs
             checked += 1
     assert checked >= 9 + 4  # hifigan v1/v2/v3/debug included

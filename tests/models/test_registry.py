@@ -184,6 +184,6 @@ def test_families_and_named_vocoders_come_from_the_tables():
     for name, path in registry.shipped_models("vocoder").items():
         assert names[name] == registry.shipped_description(path) and names[name]
     # One shipped-model lookup serves the generator too.
-    from melwave.generate import shipped_generators
+    from melwave.inference.generate import shipped_generators
 
     assert shipped_generators() == registry.shipped_models("generator")

@@ -87,3 +87,14 @@ def test_the_cli_under_torchrun_trains_and_resumes(tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert "resumed from" in second.stderr
     assert [s for s, _ in ckpt.list_checkpoints(run)] == [4, 6]
+
+
+def test_python_module_launch_under_torchrun(tmp_path):
+    # `torchrun -m melwave ...`: the documented launch form that needs no console-script path.
+    data = make_audio_dir(tmp_path / "audio")
+    run = tmp_path / "run"
+    result = torchrun("-m", "melwave", "train", "vocoder", "--config", str(CONFIGS / "hifigan-v3.debug.yaml"),
+                      "--data", str(data), "--out", str(run), "--set", "train.steps=2", "--set", "train.validate_every=0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "on cpu x2" in result.stderr and result.stderr.count("training hifigan") == 1
+    assert [s for s, _ in ckpt.list_checkpoints(run)] == [2]
