@@ -114,19 +114,19 @@ def _run(args: argparse.Namespace, mode: str) -> int:
     if mode == "analyze":
         cfg = explicit or PRESETS["hifigan-22k"]
         if getattr(args, "model", None):
-            cfg = load_vocoder(args.model, mel_config=explicit).mel_config
+            cfg = load_vocoder(args.model, mel_config=explicit, trust_file=args.trust_file).mel_config
         job = functools.partial(analyze_file, cfg=cfg, device=device, overwrite=args.overwrite)
     elif mode == "synthesize":
         # With --resample-mel the given config describes the input mels, which are converted to
         # the vocoder's own: then it is not a request for the vocoder.
         resample = getattr(args, "resample_mel", False)
-        vocoder = load_vocoder(args.model, device=device, mel_config=None if resample else explicit)
+        vocoder = load_vocoder(args.model, device=device, mel_config=None if resample else explicit, trust_file=args.trust_file)
         npy_config = explicit or vocoder.mel_config
         job = functools.partial(synthesize_file, vocoders=VocoderFor(vocoder), npy_config=npy_config,
                                 chunk_seconds=chunk, overwrite=args.overwrite, trust_file=args.trust_file,
                                 resample_mel=getattr(args, "resample_mel", False))
     else:
-        vocoder = load_vocoder(args.model, device=device, mel_config=explicit)
+        vocoder = load_vocoder(args.model, device=device, mel_config=explicit, trust_file=args.trust_file)
         job = functools.partial(resynth_file, vocoder=vocoder, device=device, chunk_seconds=chunk, overwrite=args.overwrite)
     report = run_batch(pairs, job, skip_existing=args.skip_existing, overwrite=args.overwrite, desc=mode,
                        progress=False if args.no_progress else None)

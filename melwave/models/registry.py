@@ -416,8 +416,13 @@ def require_mel_config(vocoder: Vocoder, mel_config: MelConfig, *, name: str | N
         raise err
 
 
-def load_vocoder(name_or_path: str | Path, *, device: str | torch.device = "cpu", mel_config: MelConfig | None = None) -> Vocoder:
+def load_vocoder(name_or_path: str | Path, *, device: str | torch.device = "cpu", mel_config: MelConfig | None = None,
+                 trust_file: bool = False) -> Vocoder:
     """`load_vocoder("hifigan-universal" | "griffinlim" | PATH)`.
+
+    PATH: a melwave `.safetensors` model, a folder holding `model.safetensors` (a training run),
+    or a checkpoint in another project's published layout (`melwave.models.formats.LAYOUTS`).
+    `trust_file` allows legacy pickles that need more than `weights_only` (this can run code).
 
     `mel_config`, when given, is never ignored: vocoders that work under any config (Griffin-Lim)
     use it, and a trained vocoder made for another config raises MelConfigMismatch naming the
@@ -432,16 +437,14 @@ def load_vocoder(name_or_path: str | Path, *, device: str | torch.device = "cpu"
         path = Path(key)
         if not path.exists():
             raise CheckpointError(f"unknown vocoder {key!r}: not a file, and not one of {sorted(available_vocoders())}")
-        if path.is_dir() or path.suffix == ".safetensors":
+        if path.suffix == ".safetensors" or (path.is_dir() and (path / "model.safetensors").exists()):
             vocoder = load_model(path, device=device)
-        elif path.suffix in (".pt", ".pth", ".tar", ".ckpt"):
-            from melwave.models.vocoders.hifigan import load_hifigan_checkpoint
-
-            # These files hold no mel config: a given one describes the mels they expect.
-            vocoder = load_hifigan_checkpoint(path, device=device, mel_config=mel_config)
         else:
-            raise CheckpointError(f"{path}: unsupported model file type {path.suffix!r} "
-                                  f"(expected .safetensors, a folder, or a HiFi-GAN .pt/.pth/.pth.tar)")
+            # Another project's published layout (HiFi-GAN .pth, Vocos, BigVGAN, ... folders):
+            # the checkpoint's own config fixes its mel settings, checked below like any model's.
+            from melwave.models.formats import load_external
+
+            vocoder = load_external(path, device=device, trust_file=trust_file, mel_config=mel_config)
     if mel_config is not None:
         require_mel_config(vocoder, mel_config, name=key if factory is not None else None)
     return vocoder.eval()

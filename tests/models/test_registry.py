@@ -79,8 +79,13 @@ def test_load_vocoder_errors_name_the_problem(tmp_path):
     with pytest.raises(CheckpointError, match="does/not/exist"):
         load_vocoder(tmp_path / "does/not/exist.safetensors")
     (tmp_path / "m.onnx").write_bytes(b"x")
-    with pytest.raises(CheckpointError, match="unsupported model file type '.onnx'"):
+    # A path no layout takes: one line naming it and every layout with the files it needs.
+    with pytest.raises(CheckpointError, match=r"m\.onnx: this file matches no checkpoint layout.*safetensors.*hifigan: .*generator") as info:
         load_vocoder(tmp_path / "m.onnx")
+    assert "\n" not in str(info.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="empty: this folder matches no checkpoint layout"):
+        load_vocoder(tmp_path / "empty")
     (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
     with pytest.raises(CheckpointError, match="junk.safetensors: not a readable safetensors"):
         load_vocoder(tmp_path / "junk.safetensors")
