@@ -227,7 +227,7 @@ def test_a_missing_dependency_of_an_optional_package_is_named(monkeypatch, tmp_p
     hide(monkeypatch, "onnxruntime")
     with pytest.raises(MissingDependency) as caught:
         require("fakemos")
-    assert caught.value.package == "onnxruntime" and caught.value.command == "pip install 'melwave[eval]'"
+    assert caught.value.package == "onnxruntime" and caught.value.command == "pip install 'melwave[onnx]'"
     assert "needed for fakemos, for DNSMOS" in str(caught.value)
     with pytest.raises(MissingDependency) as caught:
         require("fakemos2")

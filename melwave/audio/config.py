@@ -22,9 +22,9 @@ from melwave.errors import ConfigError, MelConfigMismatch
 
 PADDINGS = ("center", "symmetric", "end", "none")
 PAD_MODES = ("reflect", "constant")
-MEL_SCALES = ("htk", "slaney")
+MEL_SCALES = ("htk", "slaney", "tensorflow")
 MEL_NORMS = ("slaney", "none")
-COMPRESSIONS = ("log", "db", "gomin", "none")
+COMPRESSIONS = ("log", "log10", "db", "tfio-db", "gomin", "diffwave", "none")
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,23 @@ class MelConfig:
                      (HiFi-GAN and the CWGAN source); frames = len // hop for len % hop == 0.
       - "end":       zero padding at the end only, as tf.signal.stft(pad_end=True).
       - "none":      no padding; frames = 1 + (len - n_fft) // hop.
+    pad_mode: what "symmetric" and "center" pad with: "reflect", or "constant" (zeros; what
+      torchaudio's `pad=` argument always does, whatever its `pad_mode`). "end" pads zeros.
     power: 1 for magnitude, 2 for power, applied before the mel filterbank.
+    mel_scale:
+      - "htk", "slaney": librosa.filters.mel(htk=...): band edges equally spaced on that mel
+                         scale, triangles linear in Hz between them (torchaudio's too).
+      - "tensorflow":    tf.signal.linear_to_mel_weight_matrix: HTK mels (1127·ln(1 + f/700)),
+                         triangles linear in mel over the bins' mel positions, DC bin zeroed.
     compression:
       - "log":   ln(max(x, log_clamp))            (HiFi-GAN, Vocos)
+      - "log10": log10(max(x, log_clamp))         (ParallelWaveGAN toolkit, log_clamp 1e-10)
       - "db":    10·log10(max(x, amin)) with top_db clipping relative to the max of each item
+                 (librosa.power_to_db; 20·log10 and amplitude_to_db for power=1)
+      - "tfio-db": 20·log10(max(x, 1e-10)), top_db below the max of each item: tfio.audio.dbscale,
+                 which squares its input, so a power mel comes out at twice its dB value
       - "gomin": clamp((10·log10(x + 1e-10) + 100) / 100, min=0)
+      - "diffwave": clamp((20·log10(max(x, 1e-5)) − 20 + 100) / 100, 0, 1)   (lmnt-com/diffwave)
       - "none":  the linear mel values
     """
 
@@ -265,19 +277,23 @@ PRESETS: dict[str, MelConfig] = {
     # reflect padding without centering, natural log clamped at 1e-5.
     "hifigan-22k": MelConfig(),
     # Deep mel-spectrogram generator (CWGAN-GP source): 128 HTK mels of the power spectrum up to
-    # Nyquist. The source never log-compressed; this preset says so honestly.
+    # Nyquist. The source never log-compressed; this preset says so honestly. Its torchaudio
+    # MelSpectrogram(pad=(n_fft-hop)/2, center=False) pads with zeros: torchaudio applies `pad`
+    # as F.pad(mode="constant") and uses `pad_mode="reflect"` only for center=True.
     "cwgan-22k": MelConfig(
         sample_rate=22050, n_fft=1024, win_length=1024, hop_length=256, n_mels=128,
-        fmin=0.0, fmax=11025.0, padding="symmetric", pad_mode="reflect", power=2.0,
+        fmin=0.0, fmax=11025.0, padding="symmetric", pad_mode="constant", power=2.0,
         mel_scale="htk", mel_norm="none", compression="none",
     ),
     # Its strips configuration used hop 345.
     "cwgan-strips-22k": MelConfig(
         sample_rate=22050, n_fft=1024, win_length=1024, hop_length=345, n_mels=128,
-        fmin=0.0, fmax=11025.0, padding="symmetric", pad_mode="reflect", power=2.0,
+        fmin=0.0, fmax=11025.0, padding="symmetric", pad_mode="constant", power=2.0,
         mel_scale="htk", mel_norm="none", compression="none",
     ),
-    # What melwave's generator trains on: the same analysis, log-compressed.
+    # What melwave's generator trains on: the same frames, log-compressed, and reflect-padded
+    # (melwave's choice, kept: zeros darken the first and last frames, and models trained on this
+    # preset expect it).
     "cwgan-22k-log": MelConfig(
         sample_rate=22050, n_fft=1024, win_length=1024, hop_length=256, n_mels=128,
         fmin=0.0, fmax=11025.0, padding="symmetric", pad_mode="reflect", power=2.0,
@@ -290,12 +306,12 @@ PRESETS: dict[str, MelConfig] = {
         fmin=0.0, fmax=12000.0, padding="center", pad_mode="constant", power=2.0,
         normalized=True, mel_scale="slaney", mel_norm="slaney", compression="gomin",
     ),
-    # MelGAN Keras tutorial: tf.signal.stft(pad_end=True), HTK mel 125-7600 Hz of the power
-    # spectrum, dB with top_db 80.
+    # MelGAN Keras tutorial: tf.signal.stft(pad_end=True), TF's mel filterbank 125-7600 Hz of the
+    # power spectrum, tfio.audio.dbscale(top_db=80), i.e. 20·log10 of the power mel.
     "melgan-22k": MelConfig(
         sample_rate=22050, n_fft=1024, win_length=1024, hop_length=256, n_mels=80,
         fmin=125.0, fmax=7600.0, padding="end", pad_mode="constant", power=2.0,
-        mel_scale="htk", mel_norm="none", compression="db", top_db=80.0,
+        mel_scale="tensorflow", mel_norm="none", compression="tfio-db", top_db=80.0,
     ),
 }
 

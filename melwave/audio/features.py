@@ -57,26 +57,53 @@ def _mel_basis_np(cfg: MelConfig) -> np.ndarray:
     two agree to float32 rounding. melwave builds it itself: librosa's import of scipy.signal and
     numba cost 1.7 s of start-up for this one matrix."""
     n_freqs = cfg.n_fft // 2 + 1
-    fft_freqs = np.fft.rfftfreq(n=cfg.n_fft, d=1.0 / cfg.sample_rate)
-    htk = cfg.mel_scale == "htk"
-    # n_mels + 2 band edges uniformly spaced on the mel scale: band i spans edges i .. i + 2.
-    edges = mel_to_hz(np.linspace(hz_to_mel(cfg.fmin, htk=htk), hz_to_mel(cfg.f_max, htk=htk), cfg.n_mels + 2), htk=htk)
-    widths = np.diff(edges)
-    ramps = np.subtract.outer(edges, fft_freqs)
-    weights = np.zeros((cfg.n_mels, n_freqs), dtype=np.float32)
-    for i in range(cfg.n_mels):
-        lower = -ramps[i] / widths[i]
-        upper = ramps[i + 2] / widths[i + 1]
-        weights[i] = np.maximum(0, np.minimum(lower, upper))
+    if cfg.mel_scale == "tensorflow":
+        weights, edges = _tf_mel_basis_np(cfg)
+    else:
+        fft_freqs = np.fft.rfftfreq(n=cfg.n_fft, d=1.0 / cfg.sample_rate)
+        htk = cfg.mel_scale == "htk"
+        # n_mels + 2 band edges uniformly spaced on the mel scale: band i spans edges i .. i + 2.
+        edges = mel_to_hz(np.linspace(hz_to_mel(cfg.fmin, htk=htk), hz_to_mel(cfg.f_max, htk=htk), cfg.n_mels + 2), htk=htk)
+        widths = np.diff(edges)
+        ramps = np.subtract.outer(edges, fft_freqs)
+        weights = np.zeros((cfg.n_mels, n_freqs), dtype=np.float32)
+        for i in range(cfg.n_mels):
+            lower = -ramps[i] / widths[i]
+            upper = ramps[i + 2] / widths[i + 1]
+            weights[i] = np.maximum(0, np.minimum(lower, upper))
     if cfg.mel_norm == "slaney":
         # Approximately constant energy per channel: divide each triangle by its width in Hz / 2.
         weights *= (2.0 / (edges[2 : cfg.n_mels + 2] - edges[: cfg.n_mels]))[:, np.newaxis]
     return weights
 
 
+def _tf_mel_basis_np(cfg: MelConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(n_mels, n_freqs) float32 filterbank as tf.signal.linear_to_mel_weight_matrix builds it
+    (transposed), and its n_mels + 2 band edges in Hz.
+
+    TF differs from librosa's HTK filterbank in where the triangles are straight: TF takes each
+    bin's position on the mel scale (1127·ln(1 + f/700), the HTK scale in natural-log form) and
+    draws the triangles linearly in mel; librosa converts the mel band edges back to Hz and draws
+    them linearly in Hz (0.5 % apart per band at 22.05 kHz). TF places the bins at
+    linspace(0, sr/2, n_fft//2 + 1), never weights the DC bin and does not normalise. TF computes
+    in float32; this is float64 stored as float32 (TF's result to its own float32 rounding)."""
+    def to_mel(hz):
+        return 1127.0 * np.log1p(np.asarray(hz, dtype=np.float64) / 700.0)
+
+    bins_mel = to_mel(np.linspace(0.0, cfg.sample_rate / 2, cfg.n_fft // 2 + 1))
+    edges_mel = np.linspace(to_mel(cfg.fmin), to_mel(cfg.f_max), cfg.n_mels + 2)
+    lower, center, upper = edges_mel[:-2, None], edges_mel[1:-1, None], edges_mel[2:, None]
+    rising = (bins_mel - lower) / (center - lower)
+    falling = (upper - bins_mel) / (upper - center)
+    weights = np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
+    weights[:, 0] = 0.0  # "HTK excludes the spectrogram DC bin"
+    return weights, 700.0 * np.expm1(edges_mel / 1127.0)
+
+
 def mel_basis(cfg: MelConfig) -> Tensor:
     """(n_mels, n_freqs) filterbank, equal to librosa.filters.mel on the same settings (to float32
-    rounding; tests/audio/test_features.py checks every preset and random settings).
+    rounding; tests/audio/test_features.py checks every preset and random settings), or for
+    mel_scale="tensorflow" to tf.signal.linear_to_mel_weight_matrix transposed.
 
     Under `torch.device("meta")` (how `load_model` sizes a model before allocating it) this is an
     empty meta tensor of the right shape: nothing is computed or allocated."""
@@ -164,29 +191,51 @@ def compress(mel: Tensor, cfg: MelConfig) -> Tensor:
     """Linear mel (power or magnitude per cfg.power) -> the config's stored values."""
     if cfg.compression == "log":
         return torch.log(torch.clamp(mel, min=cfg.log_clamp))
+    if cfg.compression == "log10":
+        return torch.log10(torch.clamp(mel, min=cfg.log_clamp))
     if cfg.compression == "db":
         # librosa: power_to_db(amin=1e-10) for power, amplitude_to_db(amin=1e-5) for magnitude.
         scale, amin = (10.0, _DB_AMIN) if cfg.power == 2.0 else (20.0, _DB_AMIN**0.5)
-        db = scale * torch.log10(torch.clamp(mel, min=amin))
-        if cfg.top_db is not None:
-            # Relative to each item's maximum, as librosa.power_to_db(top_db=...).
-            peak = db.amax(dim=tuple(range(1, db.ndim)), keepdim=True) if db.ndim > 1 else db.max()
-            db = torch.maximum(db, peak - cfg.top_db)
-        return db
+        return _floor_below_peak(scale * torch.log10(torch.clamp(mel, min=amin)), cfg.top_db)
+    if cfg.compression == "tfio-db":
+        # tfio.audio.dbscale: 10·log10(square(x)) = 20·log10(x), floored top_db below the peak.
+        # tfio has no amin (log(0) = -inf, then floored); the 1e-10 clamp (-200 dB) changes
+        # nothing unless an item's peak is below -120 dB, where tfio would give -inf or worse.
+        # tfio's peak is its whole input tensor's; melwave's is each item's, so a clip's mel does
+        # not depend on what it was batched with (the same for one clip, as analysed at inference).
+        return _floor_below_peak(20.0 * torch.log10(torch.clamp(mel, min=_DB_AMIN)), cfg.top_db)
     if cfg.compression == "gomin":
         return torch.clamp((10 * torch.log10(mel + 1e-10) + 100) / 100, min=0.0)
+    if cfg.compression == "diffwave":
+        # lmnt-com/diffwave's preprocess.py, in its order of operations.
+        db = 20 * torch.log10(torch.clamp(mel, min=1e-5)) - 20
+        return torch.clamp((db + 100) / 100, 0.0, 1.0)
     return mel
+
+
+def _floor_below_peak(db: Tensor, top_db: float | None) -> Tensor:
+    """Clip dB values to at most `top_db` below the maximum of each item (librosa's top_db)."""
+    if top_db is None:
+        return db
+    peak = db.amax(dim=tuple(range(1, db.ndim)), keepdim=True) if db.ndim > 1 else db.max()
+    return torch.maximum(db, peak - top_db)
 
 
 def decompress(values: Tensor, cfg: MelConfig) -> Tensor:
     """Inverse of `compress` (up to its clamping): stored values -> linear mel."""
     if cfg.compression == "log":
         return torch.exp(values)
+    if cfg.compression == "log10":
+        return torch.pow(10.0, values)
     if cfg.compression == "db":
         scale = 10.0 if cfg.power == 2.0 else 20.0
         return torch.pow(10.0, values / scale)
+    if cfg.compression == "tfio-db":
+        return torch.pow(10.0, values / 20.0)
     if cfg.compression == "gomin":
         return torch.clamp(torch.pow(10.0, (values * 100 - 100) / 10) - 1e-10, min=0.0)
+    if cfg.compression == "diffwave":
+        return torch.pow(10.0, (values * 100 - 100 + 20) / 20)
     return values
 
 

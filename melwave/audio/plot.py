@@ -16,8 +16,14 @@ def _display_db(mel: np.ndarray, cfg: MelConfig) -> np.ndarray:
     if cfg.compression == "log":
         scale = 10.0 if cfg.power == 2.0 else 20.0
         return mel * (scale / np.log(10))
+    if cfg.compression == "log10":
+        return mel * (10.0 if cfg.power == 2.0 else 20.0)
     if cfg.compression == "gomin":
         return mel * 100 - 100
+    if cfg.compression == "diffwave":
+        return mel * 100 - 80  # (20·log10(x) − 20 + 100)/100 -> 20·log10(x)
+    if cfg.compression == "tfio-db":
+        return mel / 2 if cfg.power == 2.0 else mel  # 20·log10 of a power mel is twice its dB
     if cfg.compression == "none":
         scale = 10.0 if cfg.power == 2.0 else 20.0
         return scale * np.log10(np.maximum(mel, 1e-10))

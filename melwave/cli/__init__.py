@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "melwave.cli.generate",    # generate
     "melwave.cli.dataset",     # dataset notes
     "melwave.cli.evaluate",    # evaluate vocoder|generator
+    "melwave.cli.convert",     # convert (to melwave's file), export (to ONNX)
 ]
 TRAIN_MODULES = [
     "melwave.cli.train_vocoder",     # train vocoder

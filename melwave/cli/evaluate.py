@@ -39,8 +39,14 @@ def run_vocoder(args: argparse.Namespace) -> int:
     data_root = Path(args.data) if Path(args.data).is_dir() else None
     evaluation = evaluate_vocoders(args.model, clips, device=_device(args.device), max_seconds=args.max_seconds or None,
                                    report=report, progress=False if args.no_progress else None, data_root=data_root,
-                                   dnsmos=args.dnsmos, report_clips=args.report_clips or None)
+                                   dnsmos=args.dnsmos, embedding=args.embedding, content=args.content,
+                                   report_clips=args.report_clips or None, backend=args.backend)
     print(evaluation.format_table())
+    print(f"melwave: {evaluation.content}: sorted by {evaluation.lead}, best first", file=sys.stderr)
+    if "dnsmos_ovrl" not in evaluation.metrics and args.dnsmos is None:
+        print("melwave: note: no DNSMOS (speechmos/onnxruntime not installed: pip install 'melwave[eval]')", file=sys.stderr)
+    if "emb_dist" not in evaluation.metrics and args.embedding == "auto":
+        print("melwave: note: no embedding distance (aisfx not installed: pip install --no-deps aisfx==0.1.2)", file=sys.stderr)
     written = write_tables(evaluation, out)
     if report is not None:
         written.append(report.write())
@@ -116,11 +122,21 @@ def register(commands: argparse._SubParsersAction) -> None:
                          help="vocoder name (hifigan-universal, griffinlim, ...) or model file/run folder; repeat to compare")
     vocoder.add_argument("--data", required=True, help="folder of reference clips (searched recursively; any audio format) or one file")
     vocoder.add_argument("--limit", type=int, help="use at most N clips (sorted by path)")
+    vocoder.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
+                         help="run the vocoders in torch (default) or ONNX Runtime (exported in memory; .onnx files always)")
     vocoder.add_argument("--max-seconds", type=float, default=10.0, help="score only the first S seconds of each clip (default 10; 0 = all)")
     vocoder.add_argument("--report-clips", type=int, default=24, help="clips with players in the HTML report (default 24; "
                          "0 = all); the tables always cover every clip")
-    vocoder.add_argument("--dnsmos", action="store_true", help="also DNSMOS overall MOS of each output (needs the optional "
-                         "speechmos + onnxruntime packages; ~1-5 s per clip)")
+    dnsmos = vocoder.add_mutually_exclusive_group()
+    dnsmos.add_argument("--dnsmos", dest="dnsmos", action="store_true", default=None,
+                        help="require DNSMOS (overall, signal, background; an error if speechmos/onnxruntime are missing). "
+                        "Default: computed whenever they are installed (~1-5 s per clip)")
+    dnsmos.add_argument("--no-dnsmos", dest="dnsmos", action="store_false", help="skip DNSMOS")
+    vocoder.add_argument("--content", choices=("speech", "music", "general"), default="speech",
+                         help="what the clips are: the table leads with and sorts by DNSMOS for speech (default), by the "
+                         "embedding distance for music and general audio")
+    vocoder.add_argument("--embedding", default="auto", help=f"embedding for the per-clip distance and the set's Fréchet "
+                         f"distance: auto (aisfx when installed, default), {EMBEDDINGS_HELP}, or none")
     common(vocoder, "evaluation-vocoder")
     vocoder.set_defaults(func=run_vocoder)
 

@@ -2,6 +2,7 @@
 
     melwave generate [-m MODEL] --condition instrument=flute --condition velocity=loud -n 8 -o OUT
                      [--vocoder NAME|PATH] [--seed S] [--all] [--overwrite] [--no-images] [--list]
+    melwave generate -m CWGANGP_1000.pt --source-config config_CWGAN_GP.yaml ...   # a DeepMel checkpoint
 
 Per sample: OUT/NAME.pt (mel + MelConfig), OUT/NAME.wav, OUT/NAME.png; and OUT/labels.csv.
 """
@@ -34,6 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--list", action="store_true", help="print the model's conditions and values, then exit")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--source-config", default=None, metavar="YAML",
+                        help="-m is a DeepMelSpectrogramGenerator checkpoint and this its YAML config (conditions "
+                             "from its class folders, its mel settings; output: its raw power mels)")
+    parser.add_argument("--trust-file", action="store_true",
+                        help="allow a legacy checkpoint that needs full unpickling (this can run code from the file)")
     parser.set_defaults(func=run)
 
 
@@ -41,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
     from melwave.errors import ConfigError
     from melwave.inference.generate import load_generator, parse_conditions, pick_vocoder, plan_samples, write_samples
 
-    model = load_generator(args.model, device=args.device)
+    if args.source_config and not args.model:
+        raise ConfigError("--source-config: give the DeepMel checkpoint it belongs to with -m PATH")
+    model = load_generator(args.model, device=args.device, source_config=args.source_config, trust_file=args.trust_file)
     if args.list:
         for condition in model.vocabulary.conditions:
             print(f"{condition.name}: {' '.join(condition.values)}")

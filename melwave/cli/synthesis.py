@@ -9,7 +9,7 @@ from pathlib import Path
 
 from melwave.audio.config import PRESETS, MelConfig, get_preset
 from melwave.errors import MelwaveError
-from melwave.models.registry import available_vocoders
+from melwave.models.registry import BACKENDS, available_vocoders
 
 # torch, the models and the pipeline are imported inside the commands: `melwave --help` builds this
 # parser and must not pay for them.
@@ -35,6 +35,8 @@ def _common(parser: argparse.ArgumentParser, *, model: bool = True) -> None:
     if model:
         parser.add_argument("-m", "--model", default=DEFAULT_MODEL,
                             help=f"vocoder name ({', '.join(sorted(available_vocoders()))}) or model path (default {DEFAULT_MODEL})")
+        parser.add_argument("--backend", choices=BACKENDS, default="torch",
+                            help="run the vocoder in torch (default) or ONNX Runtime (exported in memory; a .onnx -m always runs there)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
     parser.add_argument("--skip-existing", action="store_true", help="leave outputs that exist (resume a batch)")
@@ -120,13 +122,14 @@ def _run(args: argparse.Namespace, mode: str) -> int:
         # With --resample-mel the given config describes the input mels, which are converted to
         # the vocoder's own: then it is not a request for the vocoder.
         resample = getattr(args, "resample_mel", False)
-        vocoder = load_vocoder(args.model, device=device, mel_config=None if resample else explicit, trust_file=args.trust_file)
+        vocoder = load_vocoder(args.model, device=device, mel_config=None if resample else explicit, trust_file=args.trust_file,
+                               backend=args.backend)
         npy_config = explicit or vocoder.mel_config
         job = functools.partial(synthesize_file, vocoders=VocoderFor(vocoder), npy_config=npy_config,
                                 chunk_seconds=chunk, overwrite=args.overwrite, trust_file=args.trust_file,
                                 resample_mel=getattr(args, "resample_mel", False))
     else:
-        vocoder = load_vocoder(args.model, device=device, mel_config=explicit, trust_file=args.trust_file)
+        vocoder = load_vocoder(args.model, device=device, mel_config=explicit, trust_file=args.trust_file, backend=args.backend)
         job = functools.partial(resynth_file, vocoder=vocoder, device=device, chunk_seconds=chunk, overwrite=args.overwrite)
     report = run_batch(pairs, job, skip_existing=args.skip_existing, overwrite=args.overwrite, desc=mode,
                        progress=False if args.no_progress else None)

@@ -47,10 +47,24 @@ def shipped_generators() -> dict[str, Path]:
     return shipped_models("generator")
 
 
-def load_generator(name_or_path: str | Path | None = None, *, device: str | torch.device = "cpu"):
-    """A CWGAN generator from a shipped name (default `cwgan-notes`), a .safetensors file or a run folder."""
+def load_generator(name_or_path: str | Path | None = None, *, device: str | torch.device = "cpu",
+                   source_config: str | Path | None = None, trust_file: bool = False):
+    """A CWGAN generator from a shipped name (default `cwgan-notes`), a .safetensors file or a run folder.
+
+    With `source_config` (a DeepMelSpectrogramGenerator YAML config), `name_or_path` is a checkpoint
+    its train scripts saved: the generator is rebuilt layer for layer and `generate(labels, z=z)`
+    returns what the source's generate script returns for that z (its raw linear power mel, under
+    the source's MelConfig). `trust_file` allows such a legacy file that needs full unpickling.
+    """
     from melwave.models.generators.cwgan import CWGANGenerator
     from melwave.models.registry import load_model
+
+    if source_config is not None:
+        from melwave.models.generators.deepmel import load_deepmel
+
+        if name_or_path is None:
+            raise ConfigError("source_config: give the DeepMel checkpoint it belongs to as well (-m PATH)")
+        return load_deepmel(name_or_path, source_config, device=device, trust_file=trust_file)
 
     key = str(name_or_path) if name_or_path is not None else SHIPPED
     shipped = shipped_generators()
@@ -64,7 +78,7 @@ def load_generator(name_or_path: str | Path | None = None, *, device: str | torc
     model = load_model(path, device=device)
     if not isinstance(model, CWGANGenerator):
         raise CheckpointError(f"{path}: holds a {model.family!r} model, not a mel generator")
-    if int(model.stats_frames) == 0:
+    if model.config.normalised and int(model.stats_frames) == 0:
         raise CheckpointError(f"{path}: the generator has no normalisation statistics (was it ever trained?)")
     if key in shipped:
         model.name = key

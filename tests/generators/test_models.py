@@ -52,6 +52,9 @@ def test_source_sizes_match_the_reference():
     assert model.embeddings[0].weight.shape == (3, 16)          # Embedding(n, 16)
     assert [up.in_channels for up in model.ups] == [514, 512, 256, 128, 64]
     assert model(torch.randn(2, 64), labels(2)).shape == (2, 128, 128)
+    # Layer for layer the source's: no Linear bias, no norm after it, bias-free transposed convs.
+    assert model.project.bias is None and isinstance(model.project_norm, nn.Identity)
+    assert all(up.bias is None for up in model.ups) and len(model.norms) == 4
     critic = Critic.for_generator(CriticConfig(channels=(64, 128, 256, 512, 1), conditioning="maps"), model)
     assert critic.convs[0].in_channels == 1 + 2 and critic.head.weight.shape == (1, 1, 4, 4)  # Linear(16 -> 1)
 
@@ -90,14 +93,21 @@ def test_crossfade_sums_to_one_and_cut_inverts_join_without_overlap():
     assert torch.allclose(join_strips(torch.full((1, 3, 2, 10), 0.7), 3), torch.tensor(0.7))
 
 
+@pytest.mark.float_sensitive
 @pytest.mark.parametrize("groups", [1, 3])
-def test_grouped_transposed_conv_equals_pytorch(groups):
+@pytest.mark.parametrize("kernel, stride, padding, bias", [((4, 4), (2, 2), (1, 1), True),
+                                                           ((8, 4), (4, 2), (2, 1), False),   # the source's strips
+                                                           ((4, 1), (2, 1), (1, 0), False)])
+def test_grouped_transposed_conv_equals_pytorch(groups, kernel, stride, padding, bias):
     torch.manual_seed(1)
-    mine = GroupedConvTranspose2d(groups, 5, 7)
-    reference = nn.ConvTranspose2d(5 * groups, 7 * groups, 4, 2, 1, groups=groups)
+    mine = GroupedConvTranspose2d(groups, 5, 7, kernel, stride, bias=bias)
+    reference = nn.ConvTranspose2d(5 * groups, 7 * groups, kernel, stride, padding, groups=groups, bias=bias)
     reference.load_state_dict(mine.state_dict())
     x = torch.randn(2, 5 * groups, 3, 4)
-    torch.testing.assert_close(mine(x), reference(x), atol=1e-5, rtol=1e-5)
+    out = mine(x)
+    assert out.shape == (2, 7 * groups, 3 * stride[0], 4 * stride[1])
+    # Two kernels (native vs oneDNN) summing the same products in another order: float rounding.
+    torch.testing.assert_close(out, reference(x), atol=1e-5, rtol=1e-5)
 
 
 def test_config_errors_name_the_problem():
@@ -107,6 +117,25 @@ def test_config_errors_name_the_problem():
         CWGANConfig(frames=18, channels=(8, 4))
     with pytest.raises(ConfigError, match="at least one condition"):
         CWGANGenerator(CONFIGS["debug"], MEL)
+    with pytest.raises(ConfigError, match="model.kernels"):
+        CWGANConfig(frames=16, channels=(8, 4), kernels=((4, 4),))
+    with pytest.raises(ConfigError, match="even number"):
+        CWGANConfig(frames=16, channels=(8, 4), kernels=((5, 4), (4, 4)))
+    with pytest.raises(ConfigError, match="critic.strides"):
+        CriticConfig(channels=(4, 8), strides=((2, 2),))
+
+
+def test_strips_source_is_eight_source_strip_generators():
+    """`strips-source`: per strip z -> 512×4×4 -> (8,4)/(4,2) -> 256 -> (8,4)/(4,2) -> 128 -> (4,1)/(2,1) -> 1."""
+    conditions = ({"name": "drill_force", "values": ["0", "1", "2", "3"]},)
+    model = CWGANGenerator(dataclasses.replace(CONFIGS["strips-source"], conditions=conditions), PRESETS["cwgan-strips-22k"])
+    assert (model.h0, model.w0) == (4, 4) and model.config.strip_frames == 16
+    assert [tuple(up.weight.shape) for up in model.ups] == [(8 * 513, 256, 8, 4), (8 * 256, 128, 8, 4), (8 * 128, 1, 4, 1)]
+    assert model(torch.randn(2, 64), torch.tensor([[0], [3]])).shape == (2, 128, 128)
+    pieces = split_strips(model.eval())
+    z, y = torch.randn(2, 64), torch.tensor([[1], [2]])
+    # Grouped vs one-by-one transposed convolutions: rounding only.
+    torch.testing.assert_close(model(z, y), sequential_strips(pieces, z, y, 0), atol=1e-5, rtol=1e-5)
 
 
 def test_save_load_round_trip_keeps_vocabulary_statistics_and_output(tmp_path):

@@ -38,7 +38,7 @@ def test_wgan_gp_steps_checkpoint_and_resume(tiny_notes, tmp_path, caplog):
     assert set(document["modules"]) == {"generator", "critic"} and document["state"]["step"] == 4
 
 
-@pytest.mark.parametrize("config", ["cwgan-strips.debug.yaml", "cwgan-source.debug.yaml"])
+@pytest.mark.parametrize("config", ["cwgan-strips.debug.yaml", "cwgan-source.debug.yaml", "cwgan-strips-source.debug.yaml"])
 def test_strips_and_source_configs_train(tiny_notes, tmp_path, config):
     run = tmp_path / "run"
     assert main(["train", "generator", "--config", f"configs/generator/{config}", "--data", str(tiny_notes),

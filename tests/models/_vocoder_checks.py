@@ -13,6 +13,24 @@ def param_count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def keras_param_count(module: torch.nn.Module, *, data_init: tuple[torch.nn.Module, ...] = ()) -> int:
+    """Parameters as a Keras summary of a tensorflow-addons WeightNormalization model counts them.
+
+    `module` must be in its weight-norm form. Its torch parameters are Keras' trainable ones:
+    weight_v is TFA's kernel `v`, weight_g its `g` (per output channel of a conv, per INPUT
+    channel of a transposed conv in both libraries: TFA norms over all kernel axes but the last,
+    torch over all but dim 0), and the bias. Keras adds non-trainable bookkeeping: one
+    `initialized` flag per WeightNormalization layer, and for layers wrapped with data_init=True
+    (TFA's default) a `_naked_clone_layer` holding a second copy of the kernel and bias.
+    """
+    from torch.nn.utils import parametrize
+
+    trainable = param_count(module)
+    wrapped = [m for m in module.modules() if parametrize.is_parametrized(m, "weight")]
+    clones = sum(layer.weight.numel() + (layer.bias.numel() if layer.bias is not None else 0) for layer in data_init)
+    return trainable + len(wrapped) + clones
+
+
 def build_on_meta(factory):
     """Instantiate a full-size model without allocating or initialising its weights."""
     with torch.device("meta"):

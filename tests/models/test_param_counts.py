@@ -17,7 +17,7 @@ from melwave.audio.config import PRESETS
 from melwave.models.base import Vocoder
 from melwave.models.registry import families, family_class, read_header
 
-from _vocoder_checks import build_on_meta, param_count
+from _vocoder_checks import build_on_meta, keras_param_count, param_count
 
 PRETRAINED = Path(__file__).resolve().parents[2] / "melwave" / "pretrained"
 
@@ -42,21 +42,45 @@ def _shipped(family: str, file: str):
     return lambda: family_class(family).from_config(header["model_config"], PRESETS["hifigan-22k"])
 
 
+# DeepMelSpectrogramGenerator's condition vocabularies (config_CWGAN_GP.yaml: drill angle 3 × drill
+# force 4; config_Sh_CWGAN_GP.yaml, the strips: drill force 4).
+_DRILL = ({"name": "drill_angle", "values": ["sm", "lg", "v"]}, {"name": "drill_force", "values": ["0", "1", "2", "3"]})
+
+
+def _cwgan_source(preset: str, conditions: tuple, mel: str):
+    """A `cwgan` named config of the DeepMel source, with the source's vocabulary, on meta."""
+    import dataclasses
+
+    cls = family_class("cwgan")
+    return lambda: cls(dataclasses.replace(cls.named_configs[preset], conditions=conditions), PRESETS[mel])
+
+
 # family -> [(what is built, how it is counted, published count (or where to read it), relative tolerance, source)]
 PUBLISHED: dict[str, list[tuple]] = {
     "hifigan": [("v1", param_count, 13.92e6, 0.005, "Kong et al. 2020 (HiFi-GAN), Table 1"),
                 ("v2", param_count, 0.92e6, 0.01, "Kong et al. 2020, Table 1"),
                 ("v3", param_count, 1.46e6, 0.01, "Kong et al. 2020, Table 1")],
-    "melgan": [("melgan", param_count, 4.26e6, 0.005, "Kong et al. 2020, Table 1 (MelGAN)")],
+    "melgan": [("melgan", param_count, 4.26e6, 0.005, "Kong et al. 2020, Table 1 (MelGAN)"),
+               # Counted as Keras counts the tutorial's weight-normed model (see keras_param_count);
+               # its last conv keeps TFA's default data_init=True, hence a second kernel + bias.
+               ("melgan-keras", lambda m: keras_param_count(m.apply_weight_norm(), data_init=(m.conv_post,)),
+                4_646_912, 0, "MelGAN Keras tutorial, generator.summary() Total params")],
     "vocos": [("vocos", param_count, 13.5e6, 0.005, "Siuzdak 2023 (Vocos), Table 1")],
     "diffwave": [("base", param_count, 2.64e6, 0.01, "Kong et al. 2021 (DiffWave BASE, 64 channels)")],
     # GOMIN is BigVGAN plus FiLM after every upsampling stage: without the FiLM layers it is
     # BigVGAN's 112M (Lee et al. 2023, Table 1; 128 instead of 100 mels adds 0.3M to conv_pre).
     "gomin-gan": [("gomin", _without("film"), 112e6, 0.01, "Lee et al. 2023 (BigVGAN), Table 1")],
+    # The paper's Table 1 says 1.44M; the generator it describes (the toolkit's parallel_wavegan.v1,
+    # which builds the same 1,334,309 parameters: tests/models/test_pwg.py) is 7.3% smaller.
+    "parallel-wavegan": [("parallel-wavegan", param_count, 1.44e6, 0.08, "Yamamoto et al. 2020 (Parallel WaveGAN), Table 1")],
+    "pwg-toolkit": [("parallel-wavegan", param_count, 1.44e6, 0.08, "Yamamoto et al. 2020 (Parallel WaveGAN), Table 1")],
     # No weights: the algorithm (Griffin & Lim 1984) is the whole vocoder.
     "griffinlim": [(None, param_count, 0, 0, "Griffin & Lim 1984")],
     "cwgan": [(_shipped("cwgan", "cwgan-notes/model.safetensors"), param_count,
-               lambda: _card_count(PRETRAINED / "cwgan-notes" / "README.md", "Generator"), 0, "cwgan-notes model card")],
+               lambda: _card_count(PRETRAINED / "cwgan-notes" / "README.md", "Generator"), 0, "cwgan-notes model card"),
+              (_cwgan_source("source", _DRILL, "cwgan-22k"), param_count, 7_490_544, 0, "DeepMelSpectrogramGenerator code"),
+              (_cwgan_source("strips-source", _DRILL[1:], "cwgan-strips-22k"), param_count, 8 * 5_776_704, 0,
+               "DeepMelSpectrogramGenerator code")],
     "mel-classifier": [(_shipped("mel-classifier", "cwgan-notes/classifier.safetensors"), param_count,
                         lambda: _card_count(PRETRAINED / "cwgan-notes" / "README.md", "Classifier"), 0, "cwgan-notes model card")],
 }

@@ -78,10 +78,10 @@ def test_load_vocoder_errors_name_the_problem(tmp_path):
         load_vocoder("hifigan-nope")
     with pytest.raises(CheckpointError, match="does/not/exist"):
         load_vocoder(tmp_path / "does/not/exist.safetensors")
-    (tmp_path / "m.onnx").write_bytes(b"x")
+    (tmp_path / "m.bin").write_bytes(b"x")
     # A path no layout takes: one line naming it and every layout with the files it needs.
-    with pytest.raises(CheckpointError, match=r"m\.onnx: this file matches no checkpoint layout.*safetensors.*hifigan: .*generator") as info:
-        load_vocoder(tmp_path / "m.onnx")
+    with pytest.raises(CheckpointError, match=r"m\.bin: this file matches no checkpoint layout.*safetensors.*hifigan: .*generator") as info:
+        load_vocoder(tmp_path / "m.bin")
     assert "\n" not in str(info.value)
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError, match="empty: this folder matches no checkpoint layout"):

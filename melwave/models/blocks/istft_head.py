@@ -54,18 +54,48 @@ class ISTFT(nn.Module):
         return torch.where(envelope > _ENVELOPE_FLOOR, wave / envelope.clamp_min(_ENVELOPE_FLOOR), torch.zeros_like(wave))
 
 
+HEAD_PADDINGS = ("mel", "center", "same")
+
+
+def head_pad_left(padding: str, cfg: MelConfig) -> int:
+    """Where frame 0 of the head's inverse STFT starts, in samples before output sample 0.
+
+    "mel": the mel config's own framing (melwave's models: frame f of the mel is frame f of the
+    inverse STFT). "center" and "same": the Vocos authors' ISTFTHead(padding=...), which ignores
+    how the mel was framed: "center" is torch.istft(center=True) (n_fft/2), "same" trims
+    (n_fft − hop)/2 each side.
+    """
+    if padding == "mel":
+        return cfg.pad_left
+    if padding == "center":
+        return cfg.n_fft // 2
+    if padding == "same":
+        return (cfg.n_fft - cfg.hop_length) // 2
+    raise ValueError(f"ISTFTHead padding={padding!r}: expected one of {HEAD_PADDINGS}")
+
+
 class ISTFTHead(nn.Module):
     """Features (B, dim, F) -> waveform (B, F·hop) via predicted log-magnitude and phase.
 
     A linear layer gives n_fft/2+1 log-magnitudes and n_fft/2+1 phases per frame; magnitude is
     exp(·) clipped at MAX_MAGNITUDE, and the phase enters as cos/sin so it wraps naturally.
+
+    padding (see `head_pad_left`): "mel" for melwave's models, "center"/"same" for the Vocos
+    authors' heads. Their "same" gives the same F·hop samples; their "center" (torch.istft
+    without `length`) stops hop samples earlier, at (F−1)·hop: here those first (F−1)·hop
+    samples are theirs and the last hop is the least-squares overlap-add of the frames that
+    reach it, so every melwave vocoder keeps the F·hop contract chunking relies on.
     """
 
-    def __init__(self, dim: int, cfg: MelConfig):
+    def __init__(self, dim: int, cfg: MelConfig, padding: str = "mel"):
         super().__init__()
         self.n_freqs = cfg.n_fft // 2 + 1
         self.out = nn.Linear(dim, 2 * self.n_freqs)
-        self.istft = ISTFT.for_mel_config(cfg)
+        if padding == "mel":
+            self.istft = ISTFT.for_mel_config(cfg)
+        else:
+            # The authors' head always uses a window of n_fft samples (win_length = n_fft).
+            self.istft = ISTFT(cfg.n_fft, cfg.hop_length, cfg.n_fft, head_pad_left(padding, cfg))
 
     def spectrum(self, log_magnitude: Tensor, phase: Tensor) -> Tensor:
         magnitude = log_magnitude.exp().clamp(max=MAX_MAGNITUDE)

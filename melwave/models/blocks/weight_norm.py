@@ -54,6 +54,6 @@ class WeightNormMixin:
         """
         twin = type(self)(self.config, self.mel_config)
         if has_weight_norm(self):
-            apply_weight_norm(twin)
+            twin.apply_weight_norm()  # the model's own choice of layers (MelGAN keras skips one)
         twin.load_state_dict(self.state_dict())
         return remove_weight_norm(twin).train(self.training)

@@ -17,6 +17,15 @@ Sampling uses the generalised (DDIM) update over a subsequence of training steps
 `set_timesteps(n)`. With eta = 1 and all T steps it is exactly DDPM ancestral sampling with
 σ_t² = β̃_t = (1−ᾱ_{t−1})/(1−ᾱ_t)·β_t (DiffWave's sampler); with few steps (e.g. 6) and eta = 0
 it is deterministic DDIM, the usual fast sampler.
+
+Two more samplers reproduce the published systems' own code exactly:
+- `step_ddpm`: diffusers' `DDPMScheduler.step` (ε prediction, "fixed_small" variance, the
+  predicted x_0 clipped to [−1, 1] when `clip_sample`, diffusers' default). GOMIN's diffusion
+  model samples with it over all 50 training steps (β linear 1e-4 … 0.05).
+- `diffwave_plan`: lmnt-com/diffwave's inference.py. Its reverse steps use their own β list (the
+  training schedule for full sampling, a short one such as 1e-4 … 0.5 for fast sampling); each
+  inference step s is fed to the network as the fractional training step T_s where the training
+  ᾱ reaches the inference ᾱ_s (interpolated in √ᾱ), and x is clamped to [−1, 1] after every step.
 """
 
 from __future__ import annotations
@@ -38,8 +47,16 @@ class NoiseScheduleConfig:
     interpolation: float = 0.0  # λ: 0 = linear, 1 = cosine, between = log-ᾱ interpolation
     cosine_offset: float = 0.008  # s of the cosine schedule; keeps β_0 from being ~0
     max_beta: float = 0.999  # cosine β cap; its last step would otherwise be 1 (ᾱ_T = 0)
+    # Explicit β_t for every training step (a checkpoint's stored list, e.g. DiffWave's params);
+    # when given, the linear/cosine settings above are not used.
+    betas: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.betas:
+            if len(self.betas) != self.num_train_steps:
+                raise ConfigError(f"NoiseScheduleConfig.betas: {len(self.betas)} values but num_train_steps={self.num_train_steps}")
+            if not all(0 < b < 1 for b in self.betas):
+                raise ConfigError("NoiseScheduleConfig.betas: expected every β in (0, 1)")
         if self.num_train_steps < 2:
             raise ConfigError(f"NoiseScheduleConfig.num_train_steps={self.num_train_steps}: expected >= 2")
         if not 0 < self.beta_start <= self.beta_end < 1:
@@ -70,7 +87,10 @@ class NoiseSchedule:
     def __init__(self, config: NoiseScheduleConfig = NoiseScheduleConfig()):
         self.config = config
         lam = config.interpolation
-        log_alpha = (1 - lam) * torch.log1p(-linear_betas(config)) + lam * torch.log1p(-cosine_betas(config))
+        if config.betas:
+            log_alpha = torch.log1p(-torch.tensor(config.betas, dtype=torch.float64))
+        else:
+            log_alpha = (1 - lam) * torch.log1p(-linear_betas(config)) + lam * torch.log1p(-cosine_betas(config))
         self.betas = -torch.expm1(log_alpha)  # 1 − exp(log α), exact for tiny β
         self.alphas = 1 - self.betas
         self.alpha_bars = torch.exp(torch.cumsum(log_alpha, dim=0))
@@ -125,3 +145,58 @@ class NoiseSchedule:
             noise = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
             x_prev = x_prev + sigma * noise
         return x_prev
+
+    def step_ddpm(self, model_output: Tensor, t: int, x_t: Tensor, generator: torch.Generator | None = None,
+                  *, clip_sample: bool = True, clip_range: float = 1.0) -> Tensor:
+        """diffusers' DDPMScheduler.step from training step t to the next of `timesteps`
+        (ε prediction, "fixed_small" variance): x_0 = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t, clipped to
+        ±clip_range if `clip_sample`; x_prev = posterior mean of (x_0, x_t) + √β̃ · z, no noise
+        after the last step."""
+        t = int(t)
+        prev = self.previous_timestep(t)
+        alpha_bar = float(self.alpha_bars[t])
+        alpha_bar_prev = float(self.alpha_bars[prev]) if prev >= 0 else 1.0
+        beta = 1 - alpha_bar / alpha_bar_prev  # of the step t -> prev (β_t when prev = t − 1)
+        x0 = (x_t - math.sqrt(1 - alpha_bar) * model_output) / math.sqrt(alpha_bar)
+        if clip_sample:
+            x0 = x0.clamp(-clip_range, clip_range)
+        x_prev = (math.sqrt(alpha_bar_prev) * beta / (1 - alpha_bar)) * x0 \
+            + (math.sqrt(1 - beta) * (1 - alpha_bar_prev) / (1 - alpha_bar)) * x_t
+        if t > 0:
+            noise = torch.randn(model_output.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
+            variance = max((1 - alpha_bar_prev) / (1 - alpha_bar) * beta, 1e-20)  # diffusers' clamp
+            x_prev = x_prev + math.sqrt(variance) * noise
+        return x_prev
+
+    def diffwave_plan(self, inference_betas: tuple[float, ...] | list[float] | None = None
+                      ) -> list[tuple[float, float, float, float]]:
+        """lmnt-com/diffwave's reverse steps, last first: (network step T_s, c1, c2, σ) with
+        x <- c1·(x − c2·ε̂(x, T_s)) + σ·z (σ = 0 for the final step), then x clamped to [−1, 1].
+
+        inference_betas: their fast-sampling β list; None = the training schedule (full sampling,
+        T_s = s exactly)."""
+        train_betas = (torch.tensor(self.config.betas, dtype=torch.float64) if self.config.betas
+                       else self.betas)
+        betas = train_betas if inference_betas is None else torch.tensor(list(inference_betas), dtype=torch.float64)
+        train_alpha_bar = torch.cumprod(1 - train_betas, 0).tolist()
+        alpha_bar = torch.cumprod(1 - betas, 0).tolist()
+        steps = []
+        for s, target in enumerate(alpha_bar):
+            for t in range(len(train_alpha_bar) - 1):
+                if train_alpha_bar[t + 1] <= target <= train_alpha_bar[t]:
+                    twiddle = (train_alpha_bar[t] ** 0.5 - target**0.5) / (train_alpha_bar[t] ** 0.5 - train_alpha_bar[t + 1] ** 0.5)
+                    steps.append(t + twiddle)
+                    break
+            else:
+                # Their code silently drops such a step (and then fails on a short list): say why.
+                raise ConfigError(f"inference noise schedule step {s}: ᾱ={target:.6g} lies outside the training "
+                                  f"schedule's range [{train_alpha_bar[-1]:.6g}, {train_alpha_bar[0]:.6g}]")
+        plan = []
+        for n in range(len(alpha_bar) - 1, -1, -1):
+            beta = float(betas[n])
+            c1 = 1 / (1 - beta) ** 0.5
+            c2 = beta / (1 - alpha_bar[n]) ** 0.5
+            sigma = ((1 - alpha_bar[n - 1]) / (1 - alpha_bar[n]) * beta) ** 0.5 if n > 0 else 0.0
+            # T_s is a float32 tensor in their code; round it the same way.
+            plan.append((float(torch.tensor(steps[n], dtype=torch.float32)), c1, c2, sigma))
+        return plan

@@ -58,8 +58,22 @@ class Layout:
 
 # Order matters only where two layouts could claim the same path: most specific first.
 LAYOUTS: tuple[Layout, ...] = (
+    # These two read the .pt's pickle names (no unpickling) and so come before hifigan's any-.pt.
+    Layout("diffwave", "a .pt file (or a folder with weights.pt) holding {'model': state_dict, 'params': ...} "
+           "(lmnt-com/diffwave)", "melwave.models.formats.diffwave"),
+    Layout("gomin-diffusion", "GOMIN's checkpoints/diffusion_state_dict.pt (ryeoat3/gomin)",
+           "melwave.models.formats.gomin_diffusion"),
+    Layout("parallel-wavegan", "a folder (or its .pkl) with checkpoint-<N>steps.pkl + config.yml + stats.h5 or stats.npy "
+           "(kan-bayashi/ParallelWaveGAN: ParallelWaveGAN, MelGAN, Multi-band MelGAN, HiFiGAN generators)",
+           "melwave.models.formats.pwg"),
+    Layout("bigvgan", "a folder with config.json + bigvgan_generator.pt (nvidia/bigvgan_*, v1 and v2)",
+           "melwave.models.formats.bigvgan"),
+    Layout("gomin-gan", "GOMIN's checkpoints/gan_state_dict.pt (ryeoat3/gomin: a bare GomiGAN state dict)",
+           "melwave.models.formats.gomin"),
     Layout("hifigan", "a .pt/.pth/.pth.tar/.ckpt file holding {'generator': state_dict} (jik876/hifi-gan)",
            "melwave.models.formats.hifigan"),
+    Layout("vocos", "a folder with config.yaml + pytorch_model.bin (charactr/vocos-mel-24khz)",
+           "melwave.models.formats.vocos"),
 )
 
 

@@ -2,9 +2,15 @@
 
     noise z (B, z_dim) + one label index per condition (B, K)  ->  mel (B, n_mels, frames)
 
-DCGAN-style: z -> Linear -> (c0, h0, w0) map; each condition's embedding becomes `cond_maps`
-(h0, w0) maps concatenated to it; then len(channels) × [ConvTranspose(k4, s2), BatchNorm,
-LeakyReLU(0.2)] doubling both axes, the last one to a single channel without norm.
+DCGAN-style: z -> Linear [-> BatchNorm] -> LeakyReLU -> (c0, h0, w0) map; each condition's
+embedding becomes `cond_maps` (h0, w0) maps concatenated to it; then len(channels) ×
+[ConvTranspose(k4, s2 unless `kernels`/`strides` say otherwise), BatchNorm, LeakyReLU(0.2)], the
+last one to a single channel without norm.
+
+The named configs `source` and `strips-source` are the DeepMelSpectrogramGenerator models layer
+for layer (no Linear bias, no BatchNorm after the Linear, no transposed-conv biases; the strips'
+(8,4)/(4,2) and (4,1)/(2,1) kernels/strides), so its users' checkpoints load
+(`melwave.models.generators.deepmel`); `small` and `strips` are melwave's variants.
 
 Strips (`strips = G > 1`): the source trained 8 independent small generators, each drawing one
 time strip from the same z and labels. Here the G generators are ONE module whose every layer is
@@ -13,7 +19,8 @@ out of a single forward pass; `split_strips` returns the G generators as separat
 same weights, the sequential reference. Neighbouring strips may overlap by `strip_overlap` frames
 and are crossfaded linearly there, so the seams don't click.
 
-The network works on normalised values; `generate` de-normalises with the per-bin statistics the
+The network works on normalised values (unless `normalised: false`, as the source's models,
+which output raw linear power mels); `generate` de-normalises with the per-bin statistics the
 model stores (buffers `mel_mean`, `mel_std`) into the model's `MelConfig` units, so any vocoder
 made for that MelConfig can play the result.
 """
@@ -21,6 +28,7 @@ made for that MelConfig can play the result.
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Mapping
@@ -56,6 +64,15 @@ class CWGANConfig:
     strips:        1 = one deep generator; G > 1 = G strip generators run as one grouped network.
     strip_overlap: frames shared by neighbouring strips, crossfaded linearly.
     slope:         LeakyReLU negative slope.
+    kernels:       per upsampling layer (kh, kw) over (mel, frame) axes; () = (4, 4) everywhere.
+    strides:       per upsampling layer (sh, sw); () = (2, 2) everywhere. Padding is (k − s) / 2,
+                   so each layer multiplies its axis by exactly s.
+    project_bias:  a bias in the Linear from z (the source: none).
+    project_norm:  BatchNorm after the Linear (the source: none).
+    conv_bias:     biases in the transposed convolutions (the source: none).
+    normalised:    the network outputs normalised mels that `generate` de-normalises with the
+                   stored statistics (melwave); false: it outputs mel_config units directly
+                   (the source, trained on raw linear power mels).
     """
 
     conditions: tuple[dict, ...] = ()
@@ -67,24 +84,48 @@ class CWGANConfig:
     strips: int = 1
     strip_overlap: int = 0
     slope: float = 0.2
+    kernels: tuple[tuple[int, int], ...] = ()
+    strides: tuple[tuple[int, int], ...] = ()
+    project_bias: bool = True
+    project_norm: bool = True
+    conv_bias: bool = True
+    normalised: bool = True
 
     def __post_init__(self) -> None:
         if self.z_dim < 1 or self.cond_maps < 1 or self.strips < 1 or self.strip_overlap < 0 or self.cond_embed < 0:
             raise ConfigError("model: z_dim, cond_maps, strips must be >= 1 and strip_overlap, cond_embed >= 0")
         if not self.channels or any(c < 1 for c in self.channels):
             raise ConfigError(f"model.channels={self.channels}: expected positive channel counts")
+        for key in ("kernels", "strides"):
+            value = getattr(self, key)
+            if value and (len(value) != len(self.channels) or any(len(v) != 2 or min(v) < 1 for v in value)):
+                raise ConfigError(f"model.{key}={value}: expected {len(self.channels)} (height, width) pairs "
+                                  f"of positive integers, one per upsampling layer, or [] for 4/2")
+        if any((k - s) % 2 or k < s for ks, ss in zip(self.layer_kernels, self.layer_strides) for k, s in zip(ks, ss)):
+            raise ConfigError(f"model: kernels {self.layer_kernels} and strides {self.layer_strides}: each kernel must "
+                              f"exceed its stride by an even number (padding (k - s) / 2)")
         strip = self.frames + (self.strips - 1) * self.strip_overlap
         if strip % self.strips:
             raise ConfigError(f"model: frames={self.frames} with strips={self.strips} and strip_overlap="
                               f"{self.strip_overlap} does not split into equal strips")
         if self.strips > 1 and self.strip_overlap >= self.strip_frames:
             raise ConfigError(f"model.strip_overlap={self.strip_overlap}: must be < strip width {self.strip_frames}")
-        if self.strip_frames % self.scale:
-            raise ConfigError(f"model: strip width {self.strip_frames} frames must divide by 2**len(channels) = {self.scale}")
+        if self.strip_frames % self.scale[1]:
+            raise ConfigError(f"model: strip width {self.strip_frames} frames must divide by the upsampling "
+                              f"along time, {self.scale[1]}")
 
     @property
-    def scale(self) -> int:
-        return 2 ** len(self.channels)
+    def layer_kernels(self) -> tuple[tuple[int, int], ...]:
+        return self.kernels or ((4, 4),) * len(self.channels)
+
+    @property
+    def layer_strides(self) -> tuple[tuple[int, int], ...]:
+        return self.strides or ((2, 2),) * len(self.channels)
+
+    @property
+    def scale(self) -> tuple[int, int]:
+        """Total upsampling (mel axis, frame axis) from the (h0, w0) map to the output."""
+        return (math.prod(s[0] for s in self.layer_strides), math.prod(s[1] for s in self.layer_strides))
 
     @property
     def strip_frames(self) -> int:
@@ -100,12 +141,17 @@ CONFIGS: dict[str, CWGANConfig] = {
     # The default: 80 mels × 64 frames (0.74 s) under the hifigan-22k MelConfig; 0.34M parameters,
     # small enough for WGAN-GP (5 critic updates per step) to make progress on a shared 2-core CPU.
     "small": CWGANConfig(frames=64, z_dim=64, channels=(128, 64, 32, 16), cond_embed=16),
-    # The source's sizes: 128 × 128, z 64, 512×4×4 -> 5 transposed convolutions 512..64 -> 1.
-    "source": CWGANConfig(frames=128, z_dim=64, channels=(512, 512, 256, 128, 64)),
+    # DeepMelSpectrogramGenerator's CWGAN-GP (CWGANGP.py), layer for layer: 128 × 128, z 64 ->
+    # Linear (no bias, no norm) -> 512×4×4; 5 bias-free transposed convs 514..64 -> 1.
+    "source": CWGANConfig(frames=128, z_dim=64, channels=(512, 512, 256, 128, 64), project_bias=False,
+                          project_norm=False, conv_bias=False),
     # Strips: 8 small generators, 80 × 16 frames each, overlapping by 4 frames (100 frames in all).
     "strips": CWGANConfig(frames=100, z_dim=64, channels=(64, 32, 16), cond_embed=16, strips=8, strip_overlap=4),
-    # The source's strips: 8 × (128 × 16), no seam handling.
-    "strips-source": CWGANConfig(frames=128, z_dim=64, channels=(256, 128, 64, 32), strips=8),
+    # Its strips model (shallow_CWGANGP.py): 8 × (128 × 16), no seam handling; per strip z ->
+    # 512×4×4 -> ConvT (8,4)/(4,2) -> 256 -> (8,4)/(4,2) -> 128 -> (4,1)/(2,1) -> 1, no biases.
+    "strips-source": CWGANConfig(frames=128, z_dim=64, channels=(512, 256, 128), strips=8,
+                                 kernels=((8, 4), (8, 4), (4, 1)), strides=((4, 2), (4, 2), (2, 1)),
+                                 project_bias=False, project_norm=False, conv_bias=False),
     "debug": CWGANConfig(frames=16, z_dim=8, channels=(8, 4), cond_embed=2),
     "strips-debug": CWGANConfig(frames=20, z_dim=8, channels=(8, 4), cond_embed=2, strips=4, strip_overlap=4),
 }
@@ -120,7 +166,8 @@ def init_weights(module: nn.Module) -> None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, (GroupedLinear, GroupedConvTranspose2d)):
             nn.init.normal_(m.weight, 0.0, 0.02)
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
         elif isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) and m.affine:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
@@ -129,38 +176,42 @@ def init_weights(module: nn.Module) -> None:
 class GroupedLinear(nn.Module):
     """G independent Linear layers on the same input: (B, in) -> (B, G, out)."""
 
-    def __init__(self, groups: int, in_features: int, out_features: int):
+    def __init__(self, groups: int, in_features: int, out_features: int, bias: bool = True):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(groups, out_features, in_features))
-        self.bias = nn.Parameter(torch.zeros(groups, out_features))
+        self.bias = nn.Parameter(torch.zeros(groups, out_features)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
         # All groups share the input, so the G layers are one (B, in) × (in, G·out) product.
         groups, out_features, in_features = self.weight.shape
-        return F.linear(x, self.weight.reshape(groups * out_features, in_features), self.bias.reshape(-1)).view(-1, groups, out_features)
+        bias = self.bias.reshape(-1) if self.bias is not None else None
+        return F.linear(x, self.weight.reshape(groups * out_features, in_features), bias).view(-1, groups, out_features)
 
 
 class GroupedConvTranspose2d(nn.Module):
-    """G independent ConvTranspose2d(cin, cout, 4, stride 2, padding 1), one per channel group:
-    (B, G·cin, H, W) -> (B, G·cout, 2H, 2W), weights laid out as nn.ConvTranspose2d(groups=G).
+    """G independent ConvTranspose2d(cin, cout, kernel, stride, padding (kernel − stride) / 2), one
+    per channel group: (B, G·cin, H, W) -> (B, G·cout, sh·H, sw·W), weights laid out as
+    nn.ConvTranspose2d(groups=G).
 
     oneDNN (mkldnn) runs grouped transposed convolutions of these small sizes 2-3× slower than
     PyTorch's native kernel on CPU (measured on the strips sizes), so this layer turns it off for
     its own call; on GPUs the flag has no effect.
     """
 
-    def __init__(self, groups: int, in_channels: int, out_channels: int):
+    def __init__(self, groups: int, in_channels: int, out_channels: int, kernel: tuple[int, int] = (4, 4),
+                 stride: tuple[int, int] = (2, 2), bias: bool = True):
         super().__init__()
-        self.groups = groups
-        self.weight = nn.Parameter(torch.empty(groups * in_channels, out_channels, 4, 4))
-        self.bias = nn.Parameter(torch.zeros(groups * out_channels))
+        self.groups, self.stride = groups, tuple(stride)
+        self.padding = tuple((k - s) // 2 for k, s in zip(kernel, stride))
+        self.weight = nn.Parameter(torch.empty(groups * in_channels, out_channels, *kernel))
+        self.bias = nn.Parameter(torch.zeros(groups * out_channels)) if bias else None
         nn.init.normal_(self.weight, 0.0, 0.02)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.device.type == "cpu":
             with torch.backends.mkldnn.flags(enabled=False):
-                return F.conv_transpose2d(x, self.weight, self.bias, stride=2, padding=1, groups=self.groups)
-        return F.conv_transpose2d(x, self.weight, self.bias, stride=2, padding=1, groups=self.groups)
+                return F.conv_transpose2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding, groups=self.groups)
+        return F.conv_transpose2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding, groups=self.groups)
 
 
 def crossfade_windows(strips: int, width: int, overlap: int) -> Tensor:
@@ -206,25 +257,29 @@ class CWGANGenerator(MelGenerator):
     def __init__(self, config: CWGANConfig, mel_config: MelConfig):
         if not config.conditions:
             raise ConfigError("cwgan: the model needs at least one condition (model.conditions)")
-        if mel_config.n_mels % config.scale:
-            raise ConfigError(f"cwgan: n_mels={mel_config.n_mels} must divide by 2**len(channels) = {config.scale}")
+        if mel_config.n_mels % config.scale[0]:
+            raise ConfigError(f"cwgan: n_mels={mel_config.n_mels} must divide by the upsampling along the mel axis, "
+                              f"{config.scale[0]}")
         super().__init__(config, mel_config)
         self.vocabulary = config.vocabulary
         groups = config.strips
-        self.h0, self.w0 = mel_config.n_mels // config.scale, config.strip_frames // config.scale
+        self.h0, self.w0 = mel_config.n_mels // config.scale[0], config.strip_frames // config.scale[1]
         c0 = config.channels[0]
         # Label embeddings joined to z (shared by all strips, like z itself).
         self.label_embeddings = nn.ModuleList(
             nn.Embedding(len(c.values), config.cond_embed) for c in self.vocabulary.conditions) if config.cond_embed else nn.ModuleList()
-        self.project = GroupedLinear(groups, config.z_dim + len(self.label_embeddings) * config.cond_embed, c0 * self.h0 * self.w0)
-        self.project_norm = nn.BatchNorm2d(groups * c0)
+        self.project = GroupedLinear(groups, config.z_dim + len(self.label_embeddings) * config.cond_embed,
+                                     c0 * self.h0 * self.w0, bias=config.project_bias)
+        self.project_norm = nn.BatchNorm2d(groups * c0) if config.project_norm else nn.Identity()
         self.embeddings = nn.ModuleList(
             nn.Embedding(len(c.values), groups * config.cond_maps * self.h0 * self.w0) for c in self.vocabulary.conditions)
         widths = [c0 + len(self.embeddings) * config.cond_maps, *config.channels[1:], 1]
         # One strip (deep model): PyTorch's transposed convolution. Several: the batched version.
+        layers = zip(widths, widths[1:], config.layer_kernels, config.layer_strides)
         self.ups = nn.ModuleList(
-            nn.ConvTranspose2d(cin, cout, 4, 2, 1) if groups == 1 else GroupedConvTranspose2d(groups, cin, cout)
-            for cin, cout in zip(widths, widths[1:]))
+            nn.ConvTranspose2d(cin, cout, k, s, tuple((a - b) // 2 for a, b in zip(k, s)), bias=config.conv_bias)
+            if groups == 1 else GroupedConvTranspose2d(groups, cin, cout, k, s, bias=config.conv_bias)
+            for cin, cout, k, s in layers)
         self.norms = nn.ModuleList(nn.BatchNorm2d(groups * cout) for cout in widths[1:-1])
         # Normalisation statistics of the training mels, per mel bin (set by the recipe).
         self.register_buffer("mel_mean", torch.zeros(mel_config.n_mels))
@@ -245,9 +300,13 @@ class CWGANGenerator(MelGenerator):
         self.stats_frames.fill_(int(frames))
 
     def normalize(self, mel: Tensor) -> Tensor:
+        if not self.config.normalised:
+            return mel
         return (mel - self.mel_mean[:, None]) / self.mel_std[:, None]
 
     def denormalize(self, values: Tensor) -> Tensor:
+        if not self.config.normalised:  # the network's output is already in mel_config units
+            return values
         return values * self.mel_std[:, None] + self.mel_mean[:, None]
 
     def strips_forward(self, z: Tensor, labels: Tensor) -> Tensor:

@@ -12,11 +12,19 @@ The network predicts the noise ε in a noisy waveform x_t given the step t and t
 
 The network knows nothing of β or ᾱ: `melwave.models.diffusion.NoiseSchedule` owns the
 schedule; the `DiffWave` vocoder puts the two together and runs the reverse process in
-`forward` with its configured number of steps and seed.
+`forward` with its configured sampler, number of steps and seed:
+  "ddim"      melwave's fast sampler (`inference_steps`, `eta`);
+  "ddpm"      diffusers' DDPMScheduler over every training step, x_0 clipped if `clip_sample`
+              (GOMIN's sampler);
+  "diffwave"  lmnt-com/diffwave's inference.py: `inference_schedule` βs (empty = the training
+              schedule, their full sampling), fractional network steps, x clamped every step.
+With the same seed, "ddpm" and "diffwave" draw the same noise, in the same order, as the authors'
+code does from `torch.manual_seed(seed)`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -46,8 +54,18 @@ class DiffWaveConfig:
     inference_steps: int = 6  # reverse steps in forward(): num_train_steps = full DDPM, fewer = fast
     eta: float = 0.0  # 1 = stochastic (DDPM-like), 0 = deterministic DDIM
     seed: int = 0  # starting noise and step noise of forward(); same seed, same audio
+    sampler: str = "ddim"  # "ddim" | "ddpm" (diffusers DDPMScheduler, GOMIN) | "diffwave" (lmnt-com/diffwave)
+    clip_sample: bool = False  # "ddpm": clip the predicted x_0 to [-1, 1] (diffusers' default, GOMIN)
+    inference_schedule: tuple[float, ...] = ()  # "diffwave": fast-sampling βs; () = full training schedule
 
     def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"DiffWaveConfig.sampler={self.sampler!r}: expected one of {SAMPLERS}")
+        if self.sampler == "ddpm" and self.inference_steps != self.schedule.num_train_steps:
+            raise ConfigError(f"DiffWaveConfig.inference_steps={self.inference_steps}: the ddpm sampler runs every training "
+                              f"step ({self.schedule.num_train_steps})")
+        if self.inference_schedule and not all(0 < b < 1 for b in self.inference_schedule):
+            raise ConfigError("DiffWaveConfig.inference_schedule: expected every β in (0, 1)")
         for name in ("residual_layers", "residual_channels", "dilation_cycle"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"DiffWaveConfig.{name}={getattr(self, name)!r}: expected a positive integer")
@@ -64,11 +82,16 @@ class DiffWaveConfig:
         return math.prod(self.upsample_strides)
 
 
+SAMPLERS = ("ddim", "ddpm", "diffwave")
+
 DIFFWAVE_CONFIGS = {
     # DiffWave BASE (Kong et al.: 2.64M parameters with 80 mels): 30 layers, 64 channels, cycle 10.
     "base": DiffWaveConfig(),
-    # GOMIN's diffusion model: 128 channels (DiffWave LARGE width), FiLM every 10 layers.
-    "gomin": DiffWaveConfig(residual_channels=128),
+    # GOMIN's diffusion model: 128 channels (DiffWave LARGE width), FiLM every 10 layers, and its
+    # sampler: diffusers' DDPMScheduler(1e-4 … 0.05, 50 steps), all 50 steps, x_0 clipped.
+    "gomin": DiffWaveConfig(residual_channels=128, sampler="ddpm", inference_steps=50, clip_sample=True),
+    # The same network sampled by melwave's fast 6-step DDIM (what "gomin" was before).
+    "gomin-fast": DiffWaveConfig(residual_channels=128),
     "debug": DiffWaveConfig(residual_layers=4, residual_channels=8, dilation_cycle=2, film_every=2,
                             schedule=NoiseScheduleConfig(num_train_steps=8, beta_end=0.2), inference_steps=3),
 }
@@ -87,7 +110,14 @@ class TimestepEmbedding(nn.Module):
         self.proj2 = nn.Linear(EMBED_DIM, EMBED_DIM)
 
     def forward(self, t: Tensor) -> Tensor:
-        x = self.table[t.long()]
+        """t: integer steps, or fractional ones (lmnt-com/diffwave's fast sampling), whose
+        features are interpolated linearly between the two neighbouring steps' rows."""
+        if t.is_floating_point():
+            low = torch.floor(t).long()
+            below = self.table[low]
+            x = below + (self.table[torch.ceil(t).long()] - below) * (t - low).unsqueeze(-1)
+        else:
+            x = self.table[t.long()]
         return F.silu(self.proj2(F.silu(self.proj1(x))))
 
 
@@ -180,15 +210,43 @@ class DiffWave(Vocoder):
 
     @torch.no_grad()
     def forward(self, mel: Tensor, *, steps: int | None = None, seed: int | None = None) -> Tensor:
-        steps = self.config.inference_steps if steps is None else steps
+        """steps: reverse steps of the "ddim" sampler (default `inference_steps`)."""
         generator = torch.Generator(device=mel.device).manual_seed(self.config.seed if seed is None else seed)
         batch, frames = mel.shape[0], mel.shape[-1]
         x = torch.randn(batch, frames * self.hop_length, generator=generator, device=mel.device, dtype=mel.dtype)
+        if self.config.sampler == "ddpm":
+            self.schedule.set_timesteps(self.schedule.num_train_steps)
+            for t in tqdm(self.schedule.timesteps.tolist(), desc="diffwave", unit="step", disable=not self.show_progress):
+                epsilon = self.network(x, torch.full((batch,), t, device=mel.device, dtype=torch.long), mel)
+                x = self.schedule.step_ddpm(epsilon, t, x, generator, clip_sample=self.config.clip_sample)
+            return x.clamp(-1.0, 1.0)
+        if self.config.sampler == "diffwave":
+            plan = self.schedule.diffwave_plan(self.config.inference_schedule or None)
+            for t, c1, c2, sigma in tqdm(plan, desc="diffwave", unit="step", disable=not self.show_progress):
+                epsilon = self.network(x, torch.full((batch,), t, device=mel.device, dtype=torch.float32), mel)
+                x = c1 * (x - c2 * epsilon)
+                if sigma > 0:
+                    x = x + sigma * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+                x = x.clamp(-1.0, 1.0)
+            return x
+        steps = self.config.inference_steps if steps is None else steps
         self.schedule.set_timesteps(steps)
         for t in tqdm(self.schedule.timesteps.tolist(), desc="diffwave", unit="step", disable=not self.show_progress):
             epsilon = self.network(x, torch.full((batch,), t, device=mel.device, dtype=torch.long), mel)
             x = self.schedule.step(epsilon, t, x, generator, eta=self.config.eta)
         return x.clamp(-1.0, 1.0)
+
+    def with_sampling(self, **changes) -> "DiffWave":
+        """Change how `forward` samples (sampler, inference_steps, eta, seed, clip_sample,
+        inference_schedule) on this model, checked as a config is; the network is unchanged."""
+        allowed = {"sampler", "inference_steps", "eta", "seed", "clip_sample", "inference_schedule"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ConfigError(f"DiffWave.with_sampling: {sorted(unknown)} are not sampling settings ({sorted(allowed)})")
+        if "inference_schedule" in changes:
+            changes["inference_schedule"] = tuple(float(b) for b in changes["inference_schedule"])
+        self.config = dataclasses.replace(self.config, **changes)
+        return self
 
     @property
     def receptive_frames(self) -> int:

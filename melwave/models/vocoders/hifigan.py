@@ -33,6 +33,9 @@ class HiFiGANConfig:
     resblock: str = "1"  # "1": two convs per dilation (V1/V2); "2": one conv per dilation (V3)
     resblock_kernel_sizes: tuple[int, ...] = (3, 7, 11)
     resblock_dilation_sizes: tuple[tuple[int, ...], ...] = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
+    # Transposed-conv padding: "hifigan" (k - r) // 2 (jik876); "toolkit" r // 2 + r % 2 with
+    # output_padding r % 2 (kan-bayashi/ParallelWaveGAN, kernel 2r): exactly r x the length for odd r.
+    upsample_padding: str = "hifigan"
 
     def __post_init__(self) -> None:
         if len(self.upsample_rates) != len(self.upsample_kernel_sizes):
@@ -41,6 +44,8 @@ class HiFiGANConfig:
             raise ConfigError("HiFiGANConfig: resblock_kernel_sizes and resblock_dilation_sizes differ in length")
         if self.resblock not in ("1", "2"):
             raise ConfigError(f"HiFiGANConfig.resblock={self.resblock!r}: expected '1' or '2'")
+        if self.upsample_padding not in ("hifigan", "toolkit"):
+            raise ConfigError(f"HiFiGANConfig.upsample_padding={self.upsample_padding!r}: expected 'hifigan' or 'toolkit'")
 
     @property
     def hop_length(self) -> int:
@@ -114,7 +119,12 @@ class HiFiGAN(WeightNormMixin, Vocoder):
         self.conv_pre = nn.Conv1d(mel_config.n_mels, channels, 7, padding=3)
         self.ups = nn.ModuleList()
         for i, (rate, kernel) in enumerate(zip(config.upsample_rates, config.upsample_kernel_sizes)):
-            self.ups.append(nn.ConvTranspose1d(channels // 2**i, channels // 2 ** (i + 1), kernel, rate, padding=(kernel - rate) // 2))
+            if config.upsample_padding == "toolkit":
+                padding, extra = rate // 2 + rate % 2, rate % 2
+            else:
+                padding, extra = (kernel - rate) // 2, 0
+            self.ups.append(nn.ConvTranspose1d(channels // 2**i, channels // 2 ** (i + 1), kernel, rate, padding=padding,
+                                               output_padding=extra))
         block = ResBlock1 if config.resblock == "1" else ResBlock2
         self.resblocks = nn.ModuleList()
         for i in range(len(self.ups)):

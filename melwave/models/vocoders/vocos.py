@@ -38,7 +38,7 @@ from melwave.audio.griffinlim import continue_phase, griffin_lim, mel_to_linear,
 from melwave.errors import ConfigError
 from melwave.models.base import Vocoder
 from melwave.models.blocks.convnext import ConvNeXtBlock
-from melwave.models.blocks.istft_head import ISTFTHead
+from melwave.models.blocks.istft_head import HEAD_PADDINGS, ISTFTHead
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,9 @@ class VocosConfig:
     prior: str = "none"  # "none" (Vocos) | "nnls-peaks" (correct NNLS magnitude + peak phase) | "nnls-gl" (+ Griffin-Lim)
     prior_iterations: int = 10  # NNLS multiplicative updates for the prior magnitude
     prior_gl_iterations: int = 16  # fast Griffin-Lim iterations of the "nnls-gl" prior (momentum 0.99)
+    # Where the head's inverse STFT frames sit: "mel" = the mel config's framing (melwave's own
+    # models); "center" | "same" = the Vocos authors' ISTFTHead(padding=...), for their checkpoints.
+    head_padding: str = "mel"
 
     def __post_init__(self) -> None:
         if self.prior not in PRIORS:
@@ -60,6 +63,11 @@ class VocosConfig:
         for name in ("dim", "intermediate_dim", "layers", "kernel"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"VocosConfig.{name}={getattr(self, name)!r}: expected a positive integer")
+        if self.head_padding not in HEAD_PADDINGS:
+            raise ConfigError(f"VocosConfig.head_padding={self.head_padding!r}: expected one of {HEAD_PADDINGS}")
+        if self.prior != "none" and self.head_padding != "mel":
+            # A prior's phase is framed as the mel is: the head must frame its output the same way.
+            raise ConfigError(f"VocosConfig.head_padding={self.head_padding!r}: a prior ({self.prior!r}) needs head_padding 'mel'")
         if self.kernel % 2 == 0:
             raise ConfigError(f"VocosConfig.kernel={self.kernel}: expected odd (symmetric context)")
 
@@ -93,7 +101,7 @@ class Vocos(Vocoder):
             ConvNeXtBlock(config.dim, config.intermediate_dim, kernel=config.kernel, layer_scale_init=1 / config.layers)
             for _ in range(config.layers))
         self.final_norm = nn.LayerNorm(config.dim, eps=1e-6)
-        self.head = ISTFTHead(config.dim, mel_config)
+        self.head = ISTFTHead(config.dim, mel_config, padding=config.head_padding)
         self.apply(self._init)
         if config.prior != "none":
             # Start as the prior itself: zero corrections.

@@ -1,0 +1,164 @@
+"""BigVGAN v1/v2 checkpoints as NVIDIA publishes them (`nvidia/bigvgan_v2_22khz_80band_256x`,
+`_24khz_100band_256x`, `_44khz_128band_512x`, ...): a folder with `config.json` (HiFi-GAN-style
+keys plus `activation`, `snake_logscale`, `use_tanh_at_final`, `use_bias_at_final`) and
+`bigvgan_generator.pt` = `{"generator": state_dict}` with weight norm (`weight_g`/`weight_v`).
+
+The network is melwave's GOMIN-family GAN with BigVGAN's choices (no FiLM, no Snake before the
+upsamplers, BigVGAN's anti-aliasing on every AMP activation and the final one). The mel is
+BigVGAN's (HiFi-GAN's): Slaney scale and norm, magnitude, reflect padding (n_fft − hop)/2 without
+centring, `log(clamp(x, 1e-5))`; `fmax: null` means sample_rate/2.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from melwave.audio.config import MelConfig
+from melwave.errors import CheckpointError, ConfigError
+
+CONFIG, WEIGHTS = "config.json", "bigvgan_generator.pt"
+MEL_KEYS = ("sampling_rate", "n_fft", "num_mels", "hop_size", "win_size", "fmin", "fmax")
+MODEL_KEYS = ("upsample_rates", "upsample_kernel_sizes", "upsample_initial_channel", "resblock",
+              "resblock_kernel_sizes", "resblock_dilation_sizes", "activation")
+FILTER_TOLERANCE = 1e-6  # stored vs recomputed anti-aliasing taps: float32 rounding of the same formula
+
+
+def _read_config(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def _is_bigvgan_config(config: Any) -> bool:
+    return isinstance(config, dict) and "activation" in config and "upsample_rates" in config
+
+
+def matches(path: Path) -> bool:
+    # A folder holding both files, or the weights file itself beside a BigVGAN config.json
+    # (also v1's `g_<steps>` files). Read before the HiFi-GAN layout, which takes any .pt.
+    if path.is_dir():
+        return (path / WEIGHTS).is_file() and (path / CONFIG).is_file()
+    return path.is_file() and path.suffix != ".json" and (path.parent / CONFIG).is_file() and \
+        _is_bigvgan_config(_read_config(path.parent / CONFIG))
+
+
+def mel_config_of(config: dict[str, Any], source: Path) -> MelConfig:
+    """The MelConfig BigVGAN's `get_mel_spectrogram(wav, h)` computes for this config.json."""
+    missing = [key for key in MEL_KEYS if key not in config]
+    if missing:
+        raise CheckpointError(f"{source}: missing mel key(s) {missing}; BigVGAN's config.json has {list(MEL_KEYS)}")
+    try:
+        return MelConfig(sample_rate=config["sampling_rate"], n_fft=config["n_fft"], win_length=config["win_size"],
+                         hop_length=config["hop_size"], n_mels=config["num_mels"], fmin=config["fmin"],
+                         fmax=config["fmax"], padding="symmetric", pad_mode="reflect", power=1.0, normalized=False,
+                         mel_scale="slaney", mel_norm="slaney", compression="log", log_clamp=1e-5)
+    except ConfigError as err:
+        raise CheckpointError(f"{source}: {err}") from None
+
+
+def model_config_of(config: dict[str, Any], source: Path):
+    """The `GominGANConfig` of BigVGAN(h) for this config.json."""
+    from melwave.models.vocoders.gomin import GominGANConfig
+
+    missing = [key for key in MODEL_KEYS if key not in config]
+    if missing:
+        raise CheckpointError(f"{source}: missing generator key(s) {missing}")
+    rates, kernels = config["upsample_rates"], config["upsample_kernel_sizes"]
+    if isinstance(rates, list) and isinstance(kernels, list):
+        for rate, kernel in zip(rates, kernels):
+            if isinstance(rate, int) and isinstance(kernel, int) and (kernel - rate) % 2:
+                # BigVGAN pads (k − u)//2: an odd k − u gives one sample more than u× per stage.
+                raise CheckpointError(f"{source}: upsample kernel {kernel} with rate {rate}: melwave reads BigVGAN "
+                                      f"generators whose kernel minus rate is even (every published one)")
+    try:
+        return GominGANConfig(
+            upsample_strides=tuple(rates), initial_channels=config["upsample_initial_channel"],
+            upsample_kernel_sizes=tuple(kernels), resblock=str(config["resblock"]),
+            resblock_kernel_sizes=tuple(config["resblock_kernel_sizes"]),
+            resblock_dilations=tuple(tuple(d) for d in config["resblock_dilation_sizes"]),
+            activation=config["activation"], snake_log_scale=bool(config.get("snake_logscale", False)),
+            antialias="bigvgan", film=False, pre_upsample_activation=False,
+            # BigVGAN reads these two with h.get(..., True): v1 configs leave them out.
+            final_tanh=bool(config.get("use_tanh_at_final", True)), final_bias=bool(config.get("use_bias_at_final", True)))
+    except (ConfigError, TypeError) as err:
+        raise CheckpointError(f"{source}: {err}") from None
+
+
+def fold_weight_norm(state: dict[str, Any]) -> dict[str, Any]:
+    """`X.weight_g`/`X.weight_v` (torch.nn.utils.weight_norm) or `X.parametrizations.weight.original0/1`
+    (its parametrization form) -> `X.weight`."""
+    from melwave.models.vocoders.hifigan import fold_weight_norm as fold_g_v
+
+    renamed = {}
+    for key, value in state.items():
+        match = re.fullmatch(r"(.*)\.parametrizations\.weight\.original([01])", key)
+        renamed[f"{match.group(1)}.weight_{'gv'[int(match.group(2))]}" if match else key] = value
+    return fold_g_v(renamed)
+
+
+def to_melwave_state(state: dict[str, Any], config, source: Path) -> dict[str, Any]:
+    """BigVGAN's generator keys -> melwave's; the stored anti-aliasing filters are checked against
+    the ones melwave computes (they are fixed by the design, not learned) and dropped."""
+    from melwave.models.blocks.antialias import kaiser_sinc_filter
+
+    expected_filter = kaiser_sinc_filter(0.25, 0.3, 12)  # ratio 2: cutoff 0.5/2, half-width 0.6/2
+    per_stage = len(config.resblock_kernel_sizes)
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        if key.endswith((".upsample.filter", ".downsample.lowpass.filter")):
+            stored = value.detach().float().reshape(-1)
+            if stored.shape != expected_filter.shape or (stored - expected_filter).abs().max() > FILTER_TOLERANCE:
+                raise CheckpointError(f"{source}: {key} is not BigVGAN's 12-tap Kaiser-sinc filter (ratio 2)")
+            continue
+        new = key
+        if match := re.fullmatch(r"ups\.(\d+)\.0\.(.*)", key):
+            new = f"ups.{match.group(1)}.{match.group(2)}"
+        elif match := re.fullmatch(r"resblocks\.(\d+)\.(.*)", key):
+            index, rest = int(match.group(1)), match.group(2)
+            block = f"resblocks.{index // per_stage}.{index % per_stage}"
+            if m := re.fullmatch(r"activations\.(\d+)\.act\.(alpha|beta)", rest):
+                n = int(m.group(1))
+                # AMPBlock1 interleaves its activations (first, second, first, ...); AMPBlock2 has firsts only.
+                which, j = ("acts1", n) if config.resblock == "2" else (("acts1", "acts2")[n % 2], n // 2)
+                rest = f"{which}.{j}.act.{m.group(2)}"
+            elif m := re.fullmatch(r"convs\.(\d+)\.(.*)", rest):
+                rest = f"convs1.{m.group(1)}.{m.group(2)}"
+            new = f"{block}.{rest}"
+        elif key.startswith("activation_post."):
+            new = "act_post." + key[len("activation_post."):]
+        out[new] = value
+    return out
+
+
+def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config: MelConfig | None = None):
+    from melwave.models.formats._torchfile import load_torch_file
+    from melwave.models.vocoders.gomin import GominGAN
+
+    del mel_config  # config.json states the mel settings; load_vocoder checks a given one against them
+    folder, weights = (path, path / WEIGHTS) if path.is_dir() else (path.parent, path)
+    config_path = folder / CONFIG
+    config = _read_config(config_path)
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{config_path}: unreadable or not a JSON object (BigVGAN's config.json)")
+    mel = mel_config_of(config, config_path)
+    model_config = model_config_of(config, config_path)
+    checkpoint = load_torch_file(weights, trust_file=trust_file)
+    state = checkpoint.get("generator") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{weights}: expected {{'generator': state_dict}} (BigVGAN's bigvgan_generator.pt)")
+    state = to_melwave_state(fold_weight_norm(state), model_config, weights)
+    try:
+        model = GominGAN(model_config, mel)
+    except ConfigError as err:
+        raise CheckpointError(f"{config_path}: {err}") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        detail = " ".join(str(err).split()[:40])
+        raise CheckpointError(f"{weights}: weights do not fit the generator {config_path.name} describes ({detail})") from None
+    model.name = folder.name if path.is_dir() else path.name
+    return model.to(device).eval()

@@ -1,0 +1,256 @@
+"""Export a vocoder to ONNX: one graph from mel (batch, n_mels, frames) to wave (batch, samples).
+
+Batch and frames are dynamic; samples = frames · hop_length. What a runtime needs to feed the
+graph rides in the model's `metadata_props` (plain strings, readable by any ONNX runtime):
+
+    melwave.format    "melwave-onnx"          melwave.version   ONNX_VERSION (1)
+    family            e.g. "hifigan"           model_config      JSON of the family's config
+    mel_config        JSON of the MelConfig (sample rate, STFT, mel scale, log compression, ...)
+    sample_rate, hop_length, n_mels, receptive_frames (chunking context), input, output
+    provenance        JSON: where the weights came from and the melwave version that exported them
+
+ONNX has no inverse FFT of complex numbers, so melwave's inverse STFT (`blocks.istft_head.ISTFT`)
+is re-expressed for the graph by `RealISTFT`: one ConvTranspose1d whose kernels are the windowed
+inverse-DFT basis (the real and imaginary parts of each frame in, the overlap-added signal out),
+divided by the window envelope, itself a ConvTranspose1d of the squared window. The same frames,
+window, padding and envelope floor as the torch path; the export is checked against torch on a
+test mel before the file is written.
+
+Not exportable (refused with one line saying why): Griffin-Lim and Vocos with a signal-processing
+prior (data-dependent phase-vocoder peak picking and NNLS/Griffin-Lim iterations on complex
+spectra), and DiffWave (an iterative sampler drawing noise, not one feed-forward graph).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import logging
+import math
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+
+from melwave.errors import CheckpointError, MelwaveError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from melwave.models.base import Vocoder
+
+ONNX_FORMAT = "melwave-onnx"
+ONNX_VERSION = 1
+DEFAULT_OPSET = 18
+# An exported graph must match torch within this fraction of the output's peak: the two paths run
+# the same float32 arithmetic in different orders (ONNX Runtime's convolution kernels, the inverse
+# DFT as a matrix product instead of an FFT). Tiny models differ by ~1e-6 of peak; HiFi-GAN V1 at
+# full size, whose 30+ dilated layers amplify rounding, by 4.7e-4 (measured, whatever ORT's graph
+# optimisation level). 1e-3 (the issue's bound) still catches any wrong operator or framing.
+VERIFY_TOLERANCE = 1e-3
+
+
+class ExportError(MelwaveError):
+    """A vocoder that cannot be exported to ONNX, or an export that failed its check."""
+
+
+def _refusal(model: Vocoder) -> str | None:
+    family = getattr(model, "family", "?")
+    if family == "griffinlim":
+        return ("Griffin-Lim is not exported: its phase starts from data-dependent phase-vocoder peak picking and "
+                "iterates STFTs of complex spectra; run it with the torch backend (it is fast there)")
+    if family == "diffwave":
+        return "DiffWave is an iterative sampler that draws noise at every step, not one feed-forward graph"
+    prior = getattr(getattr(model, "config", None), "prior", "none")
+    if family == "vocos" and prior != "none":
+        return (f"this Vocos corrects a signal-processing prior ({prior!r}: NNLS mel inversion, phase-vocoder peak "
+                f"picking{' and Griffin-Lim iterations' if prior == 'nnls-gl' else ''} on complex spectra) computed "
+                f"outside its network; only prior 'none' Vocos models export")
+    return None
+
+
+def check_exportable(model: Vocoder) -> None:
+    reason = _refusal(model)
+    if reason is not None:
+        raise ExportError(f"vocoder '{model.name}' ({model.family}) cannot be exported to ONNX: {reason}")
+
+
+class RealISTFT(nn.Module):
+    """`ISTFT` for ONNX: (B, 2·n_freqs, F) real and imaginary parts stacked -> (B, F·hop).
+
+    irfft of a frame: x[n] = (1/N) Σ_k c_k (Re X_k cos(2πkn/N) − Im X_k sin(2πkn/N)), c_k = 1 for
+    DC and Nyquist, 2 otherwise; times the window, overlap-added at hop: exactly one
+    ConvTranspose1d with those (windowed) basis functions as kernels.
+    """
+
+    def __init__(self, n_fft: int, hop_length: int, pad_left: int, window: Tensor, floor: float):
+        super().__init__()
+        self.hop_length, self.pad_left, self.floor = hop_length, pad_left, floor
+        window = window.detach().double().cpu()
+        n_freqs = n_fft // 2 + 1
+        k = torch.arange(n_freqs, dtype=torch.float64)[:, None]
+        n = torch.arange(n_fft, dtype=torch.float64)[None, :]
+        angle = 2 * math.pi * k * n / n_fft
+        weight = torch.full((n_freqs, 1), 2.0, dtype=torch.float64)
+        weight[0] = 1.0
+        if n_fft % 2 == 0:
+            weight[-1] = 1.0
+        weight = weight / n_fft
+        basis = torch.cat([weight * torch.cos(angle), -weight * torch.sin(angle)]) * window  # (2·n_freqs, n_fft)
+        self.register_buffer("basis", basis[:, None, :].float(), persistent=False)
+        self.register_buffer("window_square", window.square()[None, None, :].float(), persistent=False)
+
+    @classmethod
+    def like(cls, istft: nn.Module) -> "RealISTFT":
+        from melwave.models.blocks import istft_head
+
+        return cls(istft.n_fft, istft.hop_length, istft.pad_left, istft.window, istft_head._ENVELOPE_FLOOR)
+
+    def forward(self, spec: Tensor) -> Tensor:
+        frames = spec.shape[-1]
+        wave = torch.nn.functional.conv_transpose1d(spec, self.basis, stride=self.hop_length)[:, 0, :]
+        ones = torch.ones_like(spec[:1, :1, :])
+        envelope = torch.nn.functional.conv_transpose1d(ones, self.window_square, stride=self.hop_length)[0, 0, :]
+        start = self.pad_left
+        wave = wave[:, start:start + frames * self.hop_length]
+        envelope = envelope[start:start + frames * self.hop_length]
+        return torch.where(envelope > self.floor, wave / envelope.clamp_min(self.floor), torch.zeros_like(wave))
+
+
+def _stacked_spectrum(head: nn.Module):
+    """ISTFTHead.spectrum returning real and imaginary parts stacked on the frequency axis."""
+
+    def spectrum(log_magnitude: Tensor, phase: Tensor) -> Tensor:
+        from melwave.models.blocks.istft_head import MAX_MAGNITUDE
+
+        magnitude = log_magnitude.exp().clamp(max=MAX_MAGNITUDE)
+        return torch.cat([magnitude * torch.cos(phase), magnitude * torch.sin(phase)], dim=1)
+
+    return spectrum
+
+
+def graph_module(model: Vocoder) -> nn.Module:
+    """A copy of `model` that torch.onnx can trace: weight norm folded, every inverse STFT real."""
+    from melwave.models.blocks.istft_head import ISTFT, ISTFTHead
+    from melwave.models.blocks.weight_norm import has_weight_norm
+
+    check_exportable(model)
+    twin = model.folded() if has_weight_norm(model) and hasattr(model, "folded") else copy.deepcopy(model)
+    twin = twin.cpu().float().eval()
+    for parent in list(twin.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, ISTFT):
+                setattr(parent, name, RealISTFT.like(child))
+        if isinstance(parent, ISTFTHead):
+            parent.spectrum = _stacked_spectrum(parent)
+    return twin
+
+
+def metadata(model: Vocoder, source: str | None = None, opset: int = DEFAULT_OPSET) -> dict[str, str]:
+    import melwave
+
+    cfg = model.mel_config
+    provenance = dict(getattr(model, "provenance", None) or {"layout": "melwave", "source": source or model.name})
+    provenance["exported_by"] = f"melwave {melwave.__version__}"
+    return {
+        "melwave.format": ONNX_FORMAT,
+        "melwave.version": str(ONNX_VERSION),
+        "family": model.family,
+        "name": model.name,
+        "model_config": json.dumps(model.config_dict()),
+        "mel_config": json.dumps(cfg.to_dict()),
+        "sample_rate": str(cfg.sample_rate),
+        "hop_length": str(cfg.hop_length),
+        "n_mels": str(cfg.n_mels),
+        "receptive_frames": str(int(model.receptive_frames)),
+        "input": f"mel: float32 (batch, {cfg.n_mels}, frames), melwave mel_config units",
+        "output": f"wave: float32 (batch, frames * {cfg.hop_length}) at {cfg.sample_rate} Hz",
+        "opset": str(opset),
+        "provenance": json.dumps(provenance),
+    }
+
+
+def _example(model: Vocoder, frames: int = 24, batch: int = 2) -> Tensor:
+    """A test mel in the model's units: log-mel of a short harmonic tone plus noise."""
+    generator = torch.Generator().manual_seed(0)
+    cfg = model.mel_config
+    samples = frames * cfg.hop_length
+    t = torch.arange(samples, dtype=torch.float32) / cfg.sample_rate
+    wave = 0.3 * torch.sin(2 * math.pi * 220 * t) + 0.05 * torch.randn(batch, samples, generator=generator)
+    with torch.no_grad():
+        mel = model.prepare_melspectrogram(wave.to(model.device)).cpu().float()
+    return mel[..., :frames].contiguous()  # a strided example makes the exporter trace stride lookups
+
+
+def export_proto(model: Vocoder, *, opset: int = DEFAULT_OPSET, source: str | None = None) -> Any:
+    """The ONNX ModelProto of `model` with melwave's metadata (needs the onnx extra)."""
+    from melwave.utils.optional import require
+
+    require("onnxscript", "ONNX export")
+    onnx = require("onnx", "ONNX export")
+    graph = graph_module(model)
+    example = _example(model)
+    dim = torch.export.Dim.DYNAMIC
+    # The exporter logs a line per torchvision operator it skips (torchvision is not installed), and
+    # it and its graph optimiser log and print their progress: nothing a user of `melwave export` needs.
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript", "onnx_ir")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(graph, (example,), dynamo=True, opset_version=opset, input_names=["mel"],
+                                        output_names=["wave"], dynamic_shapes={"mel": {0: dim, 2: dim}}, verbose=False)
+    except Exception as err:  # noqa: BLE001 - torch.export raises many types; the user needs one line
+        first = " ".join(str(err).split())[:300]
+        raise ExportError(f"vocoder '{model.name}' ({model.family}): torch.onnx.export failed ({type(err).__name__}: {first})") from None
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+    proto = program.model_proto
+    onnx.helper.set_model_props(proto, metadata(model, source, opset))
+    return proto
+
+
+def verify(model: Vocoder, proto_bytes: bytes, *, tolerance: float = VERIFY_TOLERANCE) -> float:
+    """Run the exported graph in ONNX Runtime and torch on a test mel of another batch size and
+    length than the export's example; return the largest difference over the output's peak, or
+    raise ExportError above `tolerance`."""
+    from melwave.models.onnx_runtime import session_from
+
+    session = session_from(proto_bytes)
+    mel = _example(model, frames=37, batch=3)
+    with torch.no_grad():
+        expected = model(mel.to(model.device)).float().cpu().numpy()
+    got = session.run(["wave"], {"mel": mel.numpy()})[0]
+    if got.shape != expected.shape:
+        raise ExportError(f"vocoder '{model.name}': the ONNX graph gives shape {got.shape} where torch gives {expected.shape}")
+    error = float(abs(got - expected).max() / max(float(abs(expected).max()), 1e-12))
+    if not error <= tolerance:
+        raise ExportError(f"vocoder '{model.name}': the ONNX graph differs from torch by {error:.2e} of the output's peak "
+                          f"(allowed {tolerance:.0e}); not written")
+    return error
+
+
+def export_bytes(model: Vocoder, *, opset: int = DEFAULT_OPSET, source: str | None = None, check: bool = True) -> bytes:
+    data = export_proto(model, opset=opset, source=source).SerializeToString()
+    if check:
+        verify(model, data)
+    return data
+
+
+def export_onnx(model: Vocoder, path: str | Path, *, overwrite: bool = False, opset: int = DEFAULT_OPSET,
+                source: str | None = None, check: bool = True) -> Path:
+    """Write `model` as one .onnx file (atomic; never replaces a file unless `overwrite`), after
+    checking ONNX Runtime's output against torch's (`check`)."""
+    from melwave.utils.fileio import atomic_write_bytes, check_writable
+
+    path = Path(path)
+    if path.suffix != ".onnx":
+        raise CheckpointError(f"{path}: ONNX models are written as .onnx (got {path.suffix or 'no suffix'!r})")
+    check_writable(path, overwrite=overwrite)
+    check_exportable(model)
+    return atomic_write_bytes(path, export_bytes(model, opset=opset, source=source, check=check), overwrite=overwrite)
