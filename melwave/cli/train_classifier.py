@@ -33,7 +33,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import melwave.models.generators  # noqa: F401  (registers mel-classifier before configs are parsed)
     from melwave.errors import ConfigError
     from melwave.train.config import load_run_config
     from melwave.train.loop import resolve_run_config, train

@@ -27,7 +27,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import melwave.models.generators  # noqa: F401  (registers the cwgan family before configs are parsed)
     from melwave.train.loop import resolve_run_config, train
     from melwave.train.recipes.conditions import prepare_config
 

@@ -363,7 +363,6 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> torch
     parameter and buffer name and shape is compared with the tensors in the file (read from the
     safetensors header, no data). Only a file that passes is built for real and loaded.
     """
-    import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 

@@ -9,8 +9,6 @@ torchaudio at the top (unused by `predict`), which gets an empty stand-in module
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import types
 
 import numpy as np
@@ -21,37 +19,18 @@ import melwave
 from melwave.errors import UnsafeFileError
 from melwave.models.vocoders.diffwave import DiffWave
 
+from _reference import authors_modules
+
 N_MELS, LAYERS, CHANNELS, CYCLE, HOP = 20, 4, 8, 2, 256
 FAST = [1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5]  # their params.inference_noise_schedule
 
 
 @pytest.fixture(scope="module")
 def authors():
-    spec = importlib.util.find_spec("diffwave")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("diffwave is not installed (scripts/setup.sh installs it)")
-    folder = list(spec.submodule_search_locations)[0]
-    saved = {name: sys.modules.get(name) for name in ("diffwave", "diffwave.params", "diffwave.model",
-                                                      "diffwave.inference", "torchaudio")}
-    package = types.ModuleType("diffwave")
-    package.__path__ = [folder]
-    sys.modules["diffwave"] = package
-    sys.modules["torchaudio"] = types.ModuleType("torchaudio")
-    try:
-        loaded = {}
-        for name in ("params", "model", "inference"):
-            module_spec = importlib.util.spec_from_file_location(f"diffwave.{name}", f"{folder}/{name}.py")
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[f"diffwave.{name}"] = module
-            module_spec.loader.exec_module(module)
-            loaded[name] = module
-        yield types.SimpleNamespace(**loaded)
-    finally:
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
+    # inference.py imports torchaudio at the top (unused by `predict`): an empty stand-in.
+    with authors_modules("diffwave", ("params", "model", "inference"),
+                         {"torchaudio": types.ModuleType("torchaudio")}) as modules:
+        yield modules
 
 
 def small_params(authors):

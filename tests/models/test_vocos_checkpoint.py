@@ -9,9 +9,7 @@ helpers used only by its IMDCT head: those two alone get a stand-in that raises 
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 import types
 
 import pytest
@@ -22,48 +20,25 @@ import melwave
 from melwave.errors import CheckpointError
 from melwave.models.vocoders.vocos import Vocos
 
+from _reference import authors_modules
+
 SAMPLE_RATE, N_FFT, HOP, N_MELS = 24000, 1024, 256, 100
 DIM, INTERMEDIATE, LAYERS = 64, 192, 3  # small: the authors' 512/1536/8 in miniature
 
 
 @pytest.fixture(scope="module")
 def authors():
-    """The authors' modules (vocos.models, vocos.heads), imported by file path under a bare
-    `vocos` package object so that their __init__ never runs."""
-    spec = importlib.util.find_spec("vocos")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("vocos==0.1.0 is not installed (scripts/setup.sh installs it)")
-    folder = list(spec.submodule_search_locations)[0]
-    saved = {name: sys.modules.get(name) for name in
-             ("vocos", "vocos.modules", "vocos.spectral_ops", "vocos.heads", "vocos.models",
-              "torchaudio", "torchaudio.functional", "torchaudio.functional.functional")}
-    package = types.ModuleType("vocos")
-    package.__path__ = [folder]
-    sys.modules["vocos"] = package
+    """The authors' modules (vocos.models, vocos.heads, ...), imported by file path."""
 
     def unavailable(*args, **kwargs):
         raise NotImplementedError("torchaudio stand-in: only the IMDCT head uses this")
 
     stub = types.ModuleType("torchaudio.functional.functional")
     stub._hz_to_mel = stub._mel_to_hz = unavailable
-    sys.modules["torchaudio"] = types.ModuleType("torchaudio")
-    sys.modules["torchaudio.functional"] = types.ModuleType("torchaudio.functional")
-    sys.modules["torchaudio.functional.functional"] = stub
-    try:
-        loaded = {}
-        for name in ("modules", "spectral_ops", "heads", "models"):
-            module_spec = importlib.util.spec_from_file_location(f"vocos.{name}", f"{folder}/{name}.py")
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[f"vocos.{name}"] = module
-            module_spec.loader.exec_module(module)
-            loaded[name] = module
-        yield types.SimpleNamespace(**loaded)
-    finally:
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
+    stubs = {"torchaudio": types.ModuleType("torchaudio"), "torchaudio.functional": types.ModuleType("torchaudio.functional"),
+             "torchaudio.functional.functional": stub}
+    with authors_modules("vocos", ("modules", "spectral_ops", "heads", "models"), stubs) as modules:
+        yield modules
 
 
 def torchaudio_htk_filterbank() -> torch.Tensor:

@@ -16,8 +16,6 @@ def load_torch_file(path: Path, *, trust_file: bool, stand_ins: dict[str, type] 
     ("module.Name") to a plain class allowed in its place (e.g. DiffWave's AttrDict -> a dict),
     so a file holding only that class and weights still loads without running code. Anything
     else that needs full unpickling is refused (one line) unless `trust_file`."""
-    import torch
-
     if not stand_ins:
         return _load_or_trust(path, trust_file, lambda: torch_load_weights_only(path, CheckpointError))
 

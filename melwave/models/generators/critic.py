@@ -24,7 +24,6 @@ training otherwise learns slowly from the critic score alone.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -32,13 +31,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from melwave.errors import ConfigError
-from melwave.models.generators.cwgan import CWGANGenerator, cut_strips, init_weights
+from melwave.models.generators.cwgan import ConvStack, CWGANGenerator, cut_strips, init_weights
 
 CONDITIONINGS = ("projection", "maps", "learned-maps")
 
 
 @dataclass(frozen=True)
-class CriticConfig:
+class CriticConfig(ConvStack):
     channels: tuple[int, ...] = (32, 64, 128, 256)  # each a stride-2 conv; input sides must divide by 2**len
     conditioning: str = "projection"                 # projection | maps
     instance_norm: bool = True                       # InstanceNorm after every conv but the first
@@ -63,18 +62,6 @@ class CriticConfig:
             raise ConfigError(f"critic: kernels {self.layer_kernels} and strides {self.layer_strides}: each kernel "
                               f"must exceed its stride by an even number (padding (k - s) / 2)")
 
-    @property
-    def layer_kernels(self) -> tuple[tuple[int, int], ...]:
-        return self.kernels or ((4, 4),) * len(self.channels)
-
-    @property
-    def layer_strides(self) -> tuple[tuple[int, int], ...]:
-        return self.strides or ((2, 2),) * len(self.channels)
-
-    @property
-    def scale(self) -> tuple[int, int]:
-        """Total downsampling (mel axis, frame axis)."""
-        return (math.prod(s[0] for s in self.layer_strides), math.prod(s[1] for s in self.layer_strides))
 
 
 # DeepMelSpectrogramGenerator's critics, layer for layer (CWGANGP.py / shallow_CWGANGP.py).

@@ -46,8 +46,31 @@ from melwave.models.vocabulary import Vocabulary
 warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
 
 
+class ConvStack:
+    """The geometry of a stack of 2-D (transposed) convolutions, shared by the generator's and the
+    critic's configs: `kernels`/`strides` list one (mel, frame) pair per layer in `channels`, or
+    are empty for DCGAN's 4/2 everywhere. `scale` is the total up- (generator) or down- (critic)
+    sampling along (mel axis, frame axis)."""
+
+    channels: tuple[int, ...]
+    kernels: tuple[tuple[int, int], ...]
+    strides: tuple[tuple[int, int], ...]
+
+    @property
+    def layer_kernels(self) -> tuple[tuple[int, int], ...]:
+        return self.kernels or ((4, 4),) * len(self.channels)
+
+    @property
+    def layer_strides(self) -> tuple[tuple[int, int], ...]:
+        return self.strides or ((2, 2),) * len(self.channels)
+
+    @property
+    def scale(self) -> tuple[int, int]:
+        return (math.prod(s[0] for s in self.layer_strides), math.prod(s[1] for s in self.layer_strides))
+
+
 @dataclass(frozen=True)
-class CWGANConfig:
+class CWGANConfig(ConvStack):
     """Generator architecture (saved with the weights; the mel size comes from the MelConfig).
 
     conditions:    [{name, values}] — filled from the training data's labels.
@@ -114,18 +137,6 @@ class CWGANConfig:
             raise ConfigError(f"model: strip width {self.strip_frames} frames must divide by the upsampling "
                               f"along time, {self.scale[1]}")
 
-    @property
-    def layer_kernels(self) -> tuple[tuple[int, int], ...]:
-        return self.kernels or ((4, 4),) * len(self.channels)
-
-    @property
-    def layer_strides(self) -> tuple[tuple[int, int], ...]:
-        return self.strides or ((2, 2),) * len(self.channels)
-
-    @property
-    def scale(self) -> tuple[int, int]:
-        """Total upsampling (mel axis, frame axis) from the (h0, w0) map to the output."""
-        return (math.prod(s[0] for s in self.layer_strides), math.prod(s[1] for s in self.layer_strides))
 
     @property
     def strip_frames(self) -> int:

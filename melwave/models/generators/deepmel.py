@@ -27,7 +27,6 @@ refused unless `trust_file`.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,10 +34,10 @@ from typing import Any
 import torch
 
 from melwave.audio.config import MelConfig
-from melwave.errors import CheckpointError, ConfigError, UnsafeFileError
+from melwave.errors import CheckpointError, ConfigError
 from melwave.models.generators.critic import SOURCE_CRITIC, SOURCE_STRIPS_CRITIC, Critic
 from melwave.models.generators.cwgan import CONFIGS, CWGANGenerator
-from melwave.utils.fileio import torch_load_weights_only
+from melwave.models.formats._torchfile import load_torch_file
 
 # The source's generate scripts' names for the outer and inner class folder levels.
 CONDITION_NAMES = ("drill_angle", "drill_force")
@@ -115,17 +114,7 @@ def load_checkpoint(path: str | Path, *, trust_file: bool = False) -> dict[str, 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such DeepMel checkpoint file")
-    try:
-        data = torch_load_weights_only(path, CheckpointError)
-    except UnsafeFileError as err:
-        if not trust_file:
-            raise UnsafeFileError(f"{err}; if you trust this file, pass --trust-file (trust_file=True)") from None
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                data = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as exc:  # noqa: BLE001 - full unpickling can fail in any way
-            raise CheckpointError(f"{path}: unreadable even with --trust-file ({type(exc).__name__})") from None
+    data = load_torch_file(path, trust_file=trust_file)
     if not isinstance(data, Mapping) or "gen_state_dict" not in data:
         keys = sorted(map(str, data)) if isinstance(data, Mapping) else type(data).__name__
         raise CheckpointError(f"{path}: not a DeepMel checkpoint: expected a dict with 'gen_state_dict' (and "
