@@ -8,6 +8,8 @@ result is x[n] = o[n + pad_left] for n in [0, frames·hop) whatever padding the 
 from __future__ import annotations
 
 import functools
+import math
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -17,30 +19,44 @@ from melwave.audio.config import MelConfig
 from melwave.audio.features import decompress, mel_basis
 
 
+def _f32(value: float) -> float:
+    """`value` rounded to float32: the constant an ONNX graph stores for it, so float64 code and
+    its exported graph compare and clamp against the same number."""
+    return float(torch.tensor(value, dtype=torch.float32))
+
+
 @functools.lru_cache(maxsize=16)
-def _nnls_operators(cfg: MelConfig) -> tuple[Tensor, Tensor, Tensor]:
+def nnls_operators(cfg: MelConfig) -> tuple[Tensor, Tensor]:
+    """(mel basis, its pseudo-inverse), float64, for `mel_to_linear`."""
     basis = mel_basis(cfg).double()
-    pinv = torch.linalg.pinv(basis)
-    return basis.float(), pinv.float(), (basis.T @ basis).float()
+    return basis, torch.linalg.pinv(basis)
 
 
-def mel_to_linear(mel: Tensor, cfg: MelConfig, *, iterations: int = 30) -> Tensor:
-    """(B, n_mels, F) compressed mel -> (B, n_freqs, F) non-negative linear STFT magnitude.
+def mel_to_linear(mel: Tensor, cfg: MelConfig, *, iterations: int = 30,
+                  operators: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """(B, n_mels, F) compressed mel -> (B, n_freqs, F) non-negative float32 linear STFT magnitude.
 
     Solves min ‖M x − y‖² s.t. x ≥ 0 per frame: the pseudo-inverse solution (clamped) as a start,
     refined by Lee–Seung multiplicative updates, which keep x ≥ 0 and never increase the residual.
+
+    In float64, rounded to float32 at the end: the peak phase that follows compares neighbouring
+    bins, and NNLS leaves many near-equal neighbours, so float32 sums in another order (another
+    BLAS, ONNX Runtime's kernels) would pick other peaks and another phase; in float64 every
+    runtime rounds to the same float32 magnitudes (and MᵀM x as Mᵀ(M x) costs 80/513 of MᵀM·x).
+    operators: `nnls_operators(cfg)`, passed by a module that holds them as buffers (the ONNX
+    export traces this function, and a cache filled while tracing would hold fake tensors).
     """
-    basis, pinv, gram = (t.to(mel.device) for t in _nnls_operators(cfg))
-    target = decompress(mel.float(), cfg).clamp(min=0)
-    x = (pinv @ target).clamp(min=1e-8)
+    basis, pinv = (t.to(mel.device) for t in (operators or nnls_operators(cfg)))
+    target = decompress(mel.double(), cfg).clamp(min=0)
+    x = (pinv @ target).clamp(min=_f32(1e-8))
     numerator = basis.T @ target
     for _ in range(iterations):
-        x = x * numerator / (gram @ x).clamp(min=1e-12)
+        x = x * numerator / (basis.T @ (basis @ x)).clamp(min=_f32(1e-12))
     if cfg.power == 2.0:
         x = x.sqrt()
     if cfg.normalized:
-        x = x * torch.hann_window(cfg.win_length, device=mel.device).pow(2).sum().sqrt()
-    return x
+        x = x * torch.hann_window(cfg.win_length, dtype=torch.float64, device=mel.device).pow(2).sum().sqrt()
+    return x.float()
 
 
 def _window(cfg: MelConfig, device: torch.device) -> Tensor:
@@ -92,9 +108,13 @@ def _irfft_overlap_add(spec: Tensor, cfg: MelConfig, window: Tensor) -> Tensor:
 
 def _envelope(cfg: MelConfig, frames: int, window: Tensor) -> Tensor:
     squares = window.pow(2)[None, None, :].expand(1, frames, cfg.n_fft)
-    env = _overlap_add(squares, cfg.hop_length).reshape(-1)
+    return floor_envelope(_overlap_add(squares, cfg.hop_length).reshape(-1))
+
+
+def floor_envelope(envelope: Tensor) -> Tensor:
+    """The summed squared windows to divide an overlap-add by, 1 where they nearly vanish."""
     # Only the outermost samples have a near-zero envelope; leaving them unnormalised avoids blow-up.
-    return torch.where(env > 1e-3 * env.max(), env, torch.ones_like(env))
+    return torch.where(envelope > 1e-3 * envelope.max(), envelope, torch.ones_like(envelope))
 
 
 def _impose_padding(signal: Tensor, cfg: MelConfig, frames: int) -> Tensor:
@@ -104,7 +124,9 @@ def _impose_padding(signal: Tensor, cfg: MelConfig, frames: int) -> Tensor:
     Without this, iterations waste energy in the padding region that the final crop discards,
     and the result is less consistent with the magnitude at both ends.
     """
-    total = signal.shape[-1]
+    # The overlap-add of F frames, from the frame count rather than signal.shape: the same number,
+    # and one whose relation to F an exported graph's shape inference can follow.
+    total = (frames - 1) * cfg.hop_length + cfg.n_fft
     start = cfg.pad_left
     if cfg.padding == "none":
         return signal
@@ -121,6 +143,56 @@ def _impose_padding(signal: Tensor, cfg: MelConfig, frames: int) -> Tensor:
     return F.pad(inside.unsqueeze(1), (start, right), mode=mode).squeeze(1)
 
 
+def _running_extreme(values: Tensor, fill: int, pick) -> Tensor:
+    """Running max (pick=torch.maximum) or min (torch.minimum) of (B, bins, F) integers along
+    bins: Hillis–Steele doubling, ceil(log2(bins)) shifted comparisons. The same result as
+    cummax/cummin, which ONNX has no operator for, so the exported graph runs this code too."""
+    shift = 1
+    while shift < values.shape[1]:
+        shifted = torch.cat([torch.full_like(values[:, :shift], fill), values[:, :-shift]], dim=1)
+        values = pick(values, shifted)
+        shift *= 2
+    return values
+
+
+def peak_phase_angle(magnitude: Tensor, cfg: MelConfig) -> Tensor:
+    """(B, n_freqs, F) magnitude -> (B, n_freqs, F) real phase in [0, 2π): the angle of `peak_phase`.
+
+    Written with real-valued operators ONNX has (no cummax, no complex numbers): the exported
+    vocos-22k and Griffin-Lim graphs run this function itself. The phase accumulates over frames
+    in float64 too: in float32 a bin's phase after 1,000 frames (~10⁵ rad) keeps only ~0.01 rad,
+    and how a runtime orders that sum would then decide the phase.
+    """
+    batch, bins, frames = magnitude.shape
+    # float64 for the same reason as mel_to_linear: runtimes' float32 log() differ in the last bit,
+    # enough to flip a comparison of near-equal neighbours and with it a bin's whole phase track.
+    floor = (1e-7 * magnitude.amax(dim=(1, 2), keepdim=True).clamp(min=1e-30)).double()
+    floored = magnitude.double() + floor
+    # Peaks compare the magnitudes themselves (exact in every runtime), not their logs (which two
+    # runtimes' log() may order differently when neighbours sit a few ulps apart near the floor).
+    is_peak = F.pad((floored[:, 1:-1] > floored[:, :-2]) & (floored[:, 1:-1] >= floored[:, 2:]), (0, 0, 1, 1))
+    logm = torch.log(floored)
+    a, b, c = logm[:, :-2], logm[:, 1:-1], logm[:, 2:]
+    curvature = a - 2 * b + c
+    curved = curvature.abs() > _f32(1e-12)
+    offset = torch.where(curved, 0.5 * (a - c) / curvature.where(curved, torch.ones_like(curvature)),
+                         torch.zeros_like(curvature)).clamp(-0.5, 0.5)
+    offset = F.pad(offset, (0, 0, 1, 1))
+    index = torch.arange(bins, device=magnitude.device).view(1, bins, 1).expand(batch, bins, frames)
+    far = 10 * bins
+    below = _running_extreme(torch.where(is_peak, index, torch.full_like(index, -far)), -far, torch.maximum)
+    above = _running_extreme(torch.where(is_peak, index, torch.full_like(index, 2 * far)).flip(1), 2 * far, torch.minimum).flip(1)
+    nearest = torch.where(index - below <= above - index, below, above)
+    found = (nearest >= 0) & (nearest < bins)
+    nearest = torch.where(found, nearest, index)
+    frequency = nearest.double() + torch.gather(offset, 1, nearest) * found
+    centre = cfg.n_fft // 2  # torch.stft centres a shorter window in the n_fft frame
+    # In turns (cycles), with integer constants only: an exporter stores a float constant such as
+    # 2π·hop/n_fft in float32, which would shift a 10⁵-rad phase by ~10⁻³ rad.
+    turns = (torch.cumsum(frequency * cfg.hop_length, dim=2) - index.double() * centre) / cfg.n_fft
+    return (turns - torch.floor(turns)).to(magnitude.dtype) * (2 * math.pi)
+
+
 def peak_phase(magnitude: Tensor, cfg: MelConfig) -> Tensor:
     """(B, n_freqs, F) magnitude -> (B, n_freqs, F) unit phasors: an initial phase that treats
     every bin as part of the nearest spectral peak's sinusoid (phase-vocoder style).
@@ -131,26 +203,7 @@ def peak_phase(magnitude: Tensor, cfg: MelConfig) -> Tensor:
     and on speech and music it starts Griffin-Lim far closer to a consistent spectrogram than
     random phase does (measured: lower final spectral convergence in 9 of 10 clips).
     """
-    batch, bins, frames = magnitude.shape
-    logm = torch.log(magnitude + 1e-7 * magnitude.amax(dim=(1, 2), keepdim=True).clamp(min=1e-30))
-    a, b, c = logm[:, :-2], logm[:, 1:-1], logm[:, 2:]
-    is_peak = F.pad((b > a) & (b >= c), (0, 0, 1, 1))
-    curvature = a - 2 * b + c
-    offset = torch.where(curvature.abs() > 1e-12, 0.5 * (a - c) / curvature.where(curvature.abs() > 1e-12, torch.ones_like(curvature)),
-                         torch.zeros_like(curvature)).clamp(-0.5, 0.5)
-    offset = F.pad(offset, (0, 0, 1, 1))
-    index = torch.arange(bins, device=magnitude.device).view(1, bins, 1).expand(batch, bins, frames)
-    far = 10 * bins
-    below = torch.where(is_peak, index, torch.full_like(index, -far)).cummax(dim=1).values
-    above = torch.where(is_peak, index, torch.full_like(index, 2 * far)).flip(1).cummin(dim=1).values.flip(1)
-    nearest = torch.where(index - below <= above - index, below, above)
-    found = (nearest >= 0) & (nearest < bins)
-    nearest = torch.where(found, nearest, index)
-    frequency = nearest.to(magnitude.dtype) + torch.gather(offset, 1, nearest) * found
-    centre = cfg.n_fft // 2  # torch.stft centres a shorter window in the n_fft frame
-    phase = torch.cumsum(2 * torch.pi * frequency * cfg.hop_length / cfg.n_fft, dim=2)
-    phase = phase - 2 * torch.pi * index.to(magnitude.dtype) * centre / cfg.n_fft
-    return torch.polar(torch.ones_like(magnitude), torch.remainder(phase, 2 * torch.pi))
+    return torch.polar(torch.ones_like(magnitude), peak_phase_angle(magnitude, cfg))
 
 
 def continue_phase(fresh: Tensor, previous: tuple[Tensor, int] | None, offset: int) -> Tensor:
@@ -175,10 +228,44 @@ def continue_phase(fresh: Tensor, previous: tuple[Tensor, int] | None, offset: i
 
 def _scale_to_magnitude(values: Tensor, magnitude: Tensor) -> Tensor:
     """S · a/|a|, overwriting `values`. |a|² from the real and imaginary views with addcmul
-    is ~3x faster on CPU than complex abs(), which dominated an iteration's time."""
+    is ~3x faster on CPU than complex abs(), which dominated an iteration's time. |a|² is floored
+    at 1e-32 by a maximum (not + 1e-32: ONNX's graph optimiser drops an addend that close to 0)."""
     real, imag = values.real, values.imag
-    factor = magnitude * torch.rsqrt(torch.addcmul(real * real, imag, imag).add_(1e-32))
+    factor = magnitude * torch.rsqrt(torch.addcmul(real * real, imag, imag).clamp_(min=1e-32))
     return torch.view_as_complex(torch.view_as_real(values).mul_(factor.unsqueeze(-1)))
+
+
+def iterate(spec: Tensor, magnitude: Tensor, cfg: MelConfig, frames: int, *, iterations: int, momentum: float,
+            synthesise: Callable[[Tensor], Tensor], analyse: Callable[[Tensor], Tensor],
+            scale: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+    """Fast Griffin-Lim's iterations, whatever represents a spectrum: `griffin_lim` passes complex
+    FFTs, the ONNX export (`melwave.models.onnx_dsp`) real DFT bases as convolutions.
+
+    synthesise(spec) -> envelope-normalised overlap-add signal (B, (F−1)·hop + n_fft);
+    analyse(signal) -> its spectrum; scale(spec, magnitude) -> spec with `magnitude` as modulus
+    (it may overwrite spec). Returns the last projected spectrum.
+    """
+    blend = momentum / (1 + momentum)
+    previous = None
+    for _ in range(iterations):
+        signal = _impose_padding(synthesise(spec), cfg, frames)
+        # Fast Griffin-Lim's step STFT(x_t) − β·STFT(x_{t−1}) equals STFT(x_t − β·x_{t−1}) since
+        # the STFT is linear: apply the momentum to the real signal (L samples) instead of the
+        # complex spectrogram (F × n_freqs × 2 values), and keep only the previous signal.
+        accelerated = analyse(signal if previous is None else signal - blend * previous)
+        previous = signal
+        spec = scale(accelerated, magnitude)
+    return spec
+
+
+def crop(signal: Tensor, cfg: MelConfig, frames: int) -> Tensor:
+    """Overlap-add signal (B, (F−1)·hop + n_fft) -> the F·hop samples the mel's frames describe."""
+    start, length = cfg.pad_left, frames * cfg.hop_length
+    out = signal[:, start : start + length]
+    missing = start + length - ((frames - 1) * cfg.hop_length + cfg.n_fft)
+    if missing > 0:  # "end"/"none" padding: the tail has no window
+        out = F.pad(out, (0, missing))
+    return out
 
 
 def griffin_lim(magnitude: Tensor, cfg: MelConfig, *, iterations: int = 32, momentum: float = 0.99,
@@ -208,21 +295,10 @@ def griffin_lim(magnitude: Tensor, cfg: MelConfig, *, iterations: int = 32, mome
     magnitude_t = magnitude.transpose(1, 2).contiguous()
     spec = magnitude_t * angles.transpose(1, 2)
     inverse_envelope = 1.0 / envelope
-    blend = momentum / (1 + momentum)
-    previous = None
-    for _ in range(iterations):
-        signal = _impose_padding(_irfft_overlap_add(spec, cfg, window).mul_(inverse_envelope), cfg, frames)
-        # Fast Griffin-Lim's step STFT(x_t) − β·STFT(x_{t−1}) equals STFT(x_t − β·x_{t−1}) since
-        # the STFT is linear: apply the momentum to the real signal (L samples) instead of the
-        # complex spectrogram (F × n_freqs × 2 values), and keep only the previous signal.
-        accelerated = _rfft_frames(signal if previous is None else signal - blend * previous, cfg, window)
-        previous = signal
-        spec = _scale_to_magnitude(accelerated, magnitude_t)
-    signal = _irfft_overlap_add(spec, cfg, window) * inverse_envelope
-    start = cfg.pad_left
-    out = signal[:, start : start + frames * cfg.hop_length]
-    if out.shape[-1] < frames * cfg.hop_length:  # "end"/"none" padding: the tail has no window
-        out = F.pad(out, (0, frames * cfg.hop_length - out.shape[-1]))
+    spec = iterate(spec, magnitude_t, cfg, frames, iterations=iterations, momentum=momentum,
+                   synthesise=lambda s: _irfft_overlap_add(s, cfg, window).mul_(inverse_envelope),
+                   analyse=lambda x: _rfft_frames(x, cfg, window), scale=_scale_to_magnitude)
+    out = crop(_irfft_overlap_add(spec, cfg, window) * inverse_envelope, cfg, frames)
     if return_phase:
         phase = _scale_to_magnitude(spec.clone(), torch.ones_like(magnitude_t)).transpose(1, 2)
         # Bins of zero magnitude carry no phase; give them a unit phasor rather than 0.

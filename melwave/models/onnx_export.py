@@ -16,9 +16,13 @@ divided by the window envelope, itself a ConvTranspose1d of the squared window. 
 window, padding and envelope floor as the torch path; the export is checked against torch on a
 test mel before the file is written.
 
-Not exportable (refused with one line saying why): Griffin-Lim and Vocos with a signal-processing
-prior (data-dependent phase-vocoder peak picking and NNLS/Griffin-Lim iterations on complex
-spectra), and DiffWave (an iterative sampler drawing noise, not one feed-forward graph).
+Griffin-Lim (`init: peaks`) and Vocos with a signal-processing prior (`nnls-peaks`, `nnls-gl`)
+export too: `melwave.models.onnx_dsp` unrolls the fixed NNLS and Griffin-Lim iterations with real
+DFTs as convolutions and calls melwave's own `mel_to_linear`, `peak_phase_angle` and
+`griffinlim.iterate`, so graph and torch compute the same function. The graph carries no phase
+from one chunk to the next (torch's `forward_chunk` does). Not exportable (refused with one line
+saying why): DiffWave (an iterative sampler drawing noise, not one feed-forward graph) and
+Griffin-Lim with `init: random` (torch's generator cannot be reproduced in a graph).
 """
 
 from __future__ import annotations
@@ -58,16 +62,11 @@ class ExportError(MelwaveError):
 
 def _refusal(model: Vocoder) -> str | None:
     family = getattr(model, "family", "?")
-    if family == "griffinlim":
-        return ("Griffin-Lim is not exported: its phase starts from data-dependent phase-vocoder peak picking and "
-                "iterates STFTs of complex spectra; run it with the torch backend (it is fast there)")
+    if family == "griffinlim" and getattr(model.config, "init", "peaks") != "peaks":
+        return ("Griffin-Lim with init 'random' is not exported: its initial phase is drawn by torch's generator, "
+                "which no ONNX runtime reproduces; use init 'peaks' (the default)")
     if family == "diffwave":
         return "DiffWave is an iterative sampler that draws noise at every step, not one feed-forward graph"
-    prior = getattr(getattr(model, "config", None), "prior", "none")
-    if family == "vocos" and prior != "none":
-        return (f"this Vocos corrects a signal-processing prior ({prior!r}: NNLS mel inversion, phase-vocoder peak "
-                f"picking{' and Griffin-Lim iterations' if prior == 'nnls-gl' else ''} on complex spectra) computed "
-                f"outside its network; only prior 'none' Vocos models export")
     return None
 
 
@@ -87,20 +86,12 @@ class RealISTFT(nn.Module):
 
     def __init__(self, n_fft: int, hop_length: int, pad_left: int, window: Tensor, floor: float):
         super().__init__()
+        from melwave.models.onnx_dsp import dft_bases
+
         self.hop_length, self.pad_left, self.floor = hop_length, pad_left, floor
-        window = window.detach().double().cpu()
-        n_freqs = n_fft // 2 + 1
-        k = torch.arange(n_freqs, dtype=torch.float64)[:, None]
-        n = torch.arange(n_fft, dtype=torch.float64)[None, :]
-        angle = 2 * math.pi * k * n / n_fft
-        weight = torch.full((n_freqs, 1), 2.0, dtype=torch.float64)
-        weight[0] = 1.0
-        if n_fft % 2 == 0:
-            weight[-1] = 1.0
-        weight = weight / n_fft
-        basis = torch.cat([weight * torch.cos(angle), -weight * torch.sin(angle)]) * window  # (2·n_freqs, n_fft)
+        basis = dft_bases(n_fft, window)[1]  # (2·n_freqs, n_fft): windowed inverse DFT
         self.register_buffer("basis", basis[:, None, :].float(), persistent=False)
-        self.register_buffer("window_square", window.square()[None, None, :].float(), persistent=False)
+        self.register_buffer("window_square", window.detach().double().cpu().square()[None, None, :].float(), persistent=False)
 
     @classmethod
     def like(cls, istft: nn.Module) -> "RealISTFT":
@@ -122,11 +113,15 @@ class RealISTFT(nn.Module):
 def _stacked_spectrum(head: nn.Module):
     """ISTFTHead.spectrum returning real and imaginary parts stacked on the frequency axis."""
 
-    def spectrum(log_magnitude: Tensor, phase: Tensor) -> Tensor:
+    def spectrum(log_magnitude: Tensor, phase: Tensor, phasor: Tensor | None = None) -> Tensor:
         from melwave.models.blocks.istft_head import MAX_MAGNITUDE
 
         magnitude = log_magnitude.exp().clamp(max=MAX_MAGNITUDE)
-        return torch.cat([magnitude * torch.cos(phase), magnitude * torch.sin(phase)], dim=1)
+        real, imag = magnitude * torch.cos(phase), magnitude * torch.sin(phase)
+        if phasor is not None:  # a prior's unit phasor, stacked as (real, imag): complex product
+            p_real, p_imag = phasor.chunk(2, dim=1)
+            real, imag = real * p_real - imag * p_imag, real * p_imag + imag * p_real
+        return torch.cat([real, imag], dim=1)
 
     return spectrum
 
@@ -136,9 +131,21 @@ def graph_module(model: Vocoder) -> nn.Module:
     from melwave.models.blocks.istft_head import ISTFT, ISTFTHead
     from melwave.models.blocks.weight_norm import has_weight_norm
 
+    from melwave.models import onnx_dsp
+
     check_exportable(model)
+    if model.family == "griffinlim":
+        cfg = model.config
+        return onnx_dsp.GraphGriffinLimVocoder(model.mel_config, cfg.iterations, cfg.momentum, cfg.nnls_iterations).eval()
     twin = model.folded() if has_weight_norm(model) and hasattr(model, "folded") else copy.deepcopy(model)
     twin = twin.cpu().float().eval()
+    prior = getattr(getattr(twin, "config", None), "prior", "none")
+    if twin.family == "vocos" and prior != "none":
+        # NNLS, peak phase and Griffin-Lim as real-valued graph operators; the chunk state
+        # arguments have no graph counterpart (each call starts from its own peak phase).
+        twin.graph_prior = onnx_dsp.GraphPrior(twin.mel_config, prior, twin.config.prior_iterations,
+                                               twin.config.prior_gl_iterations)
+        twin.__dict__["prior"] = lambda mel, previous=None, offset=0: twin.graph_prior(mel)
     for parent in list(twin.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, ISTFT):
@@ -242,6 +249,16 @@ def export_bytes(model: Vocoder, *, opset: int = DEFAULT_OPSET, source: str | No
     return data
 
 
+def _unrolled_iterations(model: Vocoder) -> int:
+    """Griffin-Lim iterations the graph will unroll (0 for feed-forward vocoders)."""
+    config = getattr(model, "config", None)
+    if model.family == "griffinlim":
+        return int(config.iterations)
+    if model.family == "vocos" and getattr(config, "prior", "none") != "none":
+        return int(getattr(config, "prior_gl_iterations", 0) or 0)
+    return 0
+
+
 def export_onnx(model: Vocoder, path: str | Path, *, overwrite: bool = False, opset: int = DEFAULT_OPSET,
                 source: str | None = None, check: bool = True) -> Path:
     """Write `model` as one .onnx file (atomic; never replaces a file unless `overwrite`), after
@@ -253,4 +270,10 @@ def export_onnx(model: Vocoder, path: str | Path, *, overwrite: bool = False, op
         raise CheckpointError(f"{path}: ONNX models are written as .onnx (got {path.suffix or 'no suffix'!r})")
     check_writable(path, overwrite=overwrite)
     check_exportable(model)
+    iterations = _unrolled_iterations(model)
+    if iterations >= 8:
+        # Every Griffin-Lim iteration becomes a copy of the STFT/iSTFT subgraph: tracing and
+        # optimising the graph grows with them (the shipped vocos-22k's 16 took > 20 min here).
+        logging.getLogger("melwave").warning(
+            "export: unrolling %d Griffin-Lim iterations into the graph; this can take tens of minutes on a CPU", iterations)
     return atomic_write_bytes(path, export_bytes(model, opset=opset, source=source, check=check), overwrite=overwrite)

@@ -132,19 +132,63 @@ def test_real_istft_matches_torch_istft_for_every_padding():
         assert got.shape == expected.shape and _relative(got.numpy(), expected.numpy()) < 1e-5, pad_left
 
 
-@pytest.mark.parametrize("name,why", [("griffinlim", "Griffin-Lim"), ("vocos-gl", "nnls-gl"), ("diffwave", "sampler")])
-def test_what_cannot_be_exported_is_refused_in_one_line(name, why, tmp_path):
-    if name == "griffinlim":
-        model = load_vocoder("griffinlim")
-    elif name == "vocos-gl":
-        cls = family_class("vocos")
-        model = cls.from_config(dataclasses.asdict(cls.named_configs["debug-gl"]), CFG)
-    else:
-        model = _debug("diffwave")
-    with pytest.raises(ExportError) as caught:
-        export_onnx(model, tmp_path / "x.onnx")
-    assert why in str(caught.value) and "\n" not in str(caught.value)
-    assert not (tmp_path / "x.onnx").exists()
+def _prior_vocos(name: str, **changes):
+    """A tiny Vocos with a signal-processing prior and a head that corrects it (random, not zero)."""
+    torch.manual_seed(0)
+    cls = family_class("vocos")
+    model = cls.from_config(dataclasses.asdict(dataclasses.replace(cls.named_configs[name], **changes)), CFG).eval()
+    torch.nn.init.normal_(model.head.out.weight, std=0.02)
+    return model
+
+
+def _speech_mel(model, batch: int, frames: int) -> torch.Tensor:
+    from melwave.utils.signals import speech_like
+
+    waves = torch.stack([torch.from_numpy(speech_like(model.mel_config.sample_rate, (frames + 2) * model.hop_length / model.mel_config.sample_rate,
+                                                      seed=i)).float() for i in range(batch)])
+    with torch.no_grad():
+        return model.prepare_melspectrogram(waves)[..., :frames].contiguous()
+
+
+def _assert_graph_equals_torch(model, path, shapes=((1, 11), (3, 53), (2, 130))):
+    session = session_from(path)
+    for batch, frames in shapes:
+        for mel in (_mel(batch, frames, seed=frames), _speech_mel(model, batch, frames)):
+            got = session.run(["wave"], {"mel": mel.numpy()})[0]
+            with torch.no_grad():
+                expected = model(mel).numpy()
+            assert got.shape == expected.shape == (batch, frames * model.hop_length)
+            assert _relative(got, expected) <= TOLERANCE, (model.name, batch, frames, _relative(got, expected))
+
+
+@pytest.mark.parametrize("name,changes", [("debug-prior", {}), ("debug-gl", {"prior_gl_iterations": 1})])
+def test_vocos_with_a_signal_processing_prior_exports_to_one_graph(name, changes, tmp_path):
+    """NNLS, peak phase and Griffin-Lim inside the graph (real DFTs as convolutions): the same
+    output as torch. Measured ~1e-5 of peak: float64 NNLS and peak picking make the phase
+    decisions the same bits in both runtimes; what remains is float32 DFT rounding."""
+    model = _prior_vocos(name, **changes)
+    path = export_onnx(model, tmp_path / "prior.onnx")
+    _assert_graph_equals_torch(model, path)
+
+
+# The shipped vocos-22k (16 unrolled Griffin-Lim iterations) and griffinlim (32) did not finish
+# exporting within 20 minutes on this 2-core CPU: they are not run here (see the README).
+@pytest.mark.slow  # ~1 minute: debug-gl at its own 4 iterations
+@pytest.mark.parametrize("name", ["debug-gl"])
+def test_shipped_vocos_and_griffin_lim_export(name, tmp_path):
+    model = _prior_vocos("debug-gl") if name == "debug-gl" else load_vocoder(name).eval()
+    path = export_onnx(model, tmp_path / "m.onnx")
+    _assert_graph_equals_torch(model, path, shapes=((1, 11), (3, 53), (2, 300)))
+
+
+def test_what_cannot_be_exported_is_refused_in_one_line(tmp_path):
+    from melwave.models.vocoders.griffinlim import GriffinLim, GriffinLimConfig
+
+    for model, why in ((_debug("diffwave"), "sampler"), (GriffinLim(CFG, GriffinLimConfig(init="random")), "random")):
+        with pytest.raises(ExportError) as caught:
+            export_onnx(model, tmp_path / "x.onnx")
+        assert why in str(caught.value) and "\n" not in str(caught.value)
+        assert not (tmp_path / "x.onnx").exists()
 
 
 def test_export_never_overwrites(tmp_path):
@@ -174,7 +218,8 @@ def test_cli_export_then_synthesize_and_resynth_with_onnxruntime(tmp_path, wav_f
     out = tmp_path / "resynth.wav"
     assert main(["resynth", "-i", src, "-o", str(out), "-m", str(onnx_file), "--backend", "onnxruntime", "--no-progress"]) == 0
     assert sf.info(out).frames > 0
-    assert main(["export", "-m", "griffinlim", "-o", str(tmp_path / "gl.onnx")]) == 2
+    diffwave = save_model(_debug("diffwave"), tmp_path / "diffwave.safetensors")
+    assert main(["export", "-m", str(diffwave), "-o", str(tmp_path / "dw.onnx")]) == 2
     assert "cannot be exported" in capsys.readouterr().err
 
 

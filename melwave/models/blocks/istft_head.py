@@ -97,9 +97,12 @@ class ISTFTHead(nn.Module):
             # The authors' head always uses a window of n_fft samples (win_length = n_fft).
             self.istft = ISTFT(cfg.n_fft, cfg.hop_length, cfg.n_fft, head_pad_left(padding, cfg))
 
-    def spectrum(self, log_magnitude: Tensor, phase: Tensor) -> Tensor:
+    def spectrum(self, log_magnitude: Tensor, phase: Tensor, phasor: Tensor | None = None) -> Tensor:
+        """The complex spectrum, rotated by a prior's unit `phasor` when given. (The ONNX export
+        replaces this method with one giving real and imaginary parts stacked.)"""
         magnitude = log_magnitude.exp().clamp(max=MAX_MAGNITUDE)
-        return torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
+        spec = torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
+        return spec if phasor is None else spec * phasor
 
     def forward(self, x: Tensor, prior: tuple[Tensor, Tensor] | None = None) -> Tensor:
         """x (B, dim, F) -> wave (B, F·hop).
@@ -117,4 +120,4 @@ class ISTFTHead(nn.Module):
             return self.istft(self.spectrum(log_magnitude, phase))
         magnitude, phasor = prior
         log_magnitude = log_magnitude + torch.log(magnitude.float().clamp(min=PRIOR_FLOOR))
-        return self.istft(self.spectrum(log_magnitude, phase) * phasor)
+        return self.istft(self.spectrum(log_magnitude, phase, phasor))
