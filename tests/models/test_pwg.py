@@ -22,7 +22,8 @@ import yaml
 import melwave
 from melwave.errors import CheckpointError, UnsafeFileError
 from melwave.models.formats import detect
-from melwave.models.formats.pwg import fold_weight_norm, toolkit_mel_config, toolkit_model
+from melwave.models.blocks.weight_norm import fold_weight_norm_state as fold_weight_norm
+from melwave.models.formats.pwg import toolkit_mel_config, toolkit_model
 from melwave.models.registry import _meta_build, _plain_state, load_model, save_model
 from melwave.models.vocoders.pwg import ParallelWaveGAN, ToolkitVocoder
 

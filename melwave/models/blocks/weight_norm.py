@@ -33,6 +33,30 @@ def remove_weight_norm(module: nn.Module) -> nn.Module:
     return module
 
 
+def fold_weight_norm_state(state: dict) -> dict:
+    """A saved state dict with weight norm -> plain `X.weight`s, in either form torch saves it:
+    `X.weight_g`/`X.weight_v` (legacy torch.nn.utils.weight_norm, dim 0) or
+    `X.parametrizations.weight.original0/1` (its parametrization). Other entries pass through.
+
+    Folded with torch's own kernel (what the reference implementations' remove_weight_norm()
+    runs), so the weights are bit-identical to theirs."""
+    import torch
+
+    forms = ((".weight_g", ".weight_v"), (".parametrizations.weight.original0", ".parametrizations.weight.original1"))
+    folded = {}
+    for key, value in state.items():
+        for g_suffix, v_suffix in forms:
+            if key.endswith(v_suffix):
+                prefix = key[: -len(v_suffix)]
+                folded[prefix + ".weight"] = torch._weight_norm(value, state[prefix + g_suffix], 0)
+                break
+            if key.endswith(g_suffix):
+                break
+        else:
+            folded[key] = value
+    return folded
+
+
 def has_weight_norm(module: nn.Module) -> bool:
     return any(parametrize.is_parametrized(layer, "weight") for layer in _layers(module))
 

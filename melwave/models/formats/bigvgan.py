@@ -88,18 +88,6 @@ def model_config_of(config: dict[str, Any], source: Path):
         raise CheckpointError(f"{source}: {err}") from None
 
 
-def fold_weight_norm(state: dict[str, Any]) -> dict[str, Any]:
-    """`X.weight_g`/`X.weight_v` (torch.nn.utils.weight_norm) or `X.parametrizations.weight.original0/1`
-    (its parametrization form) -> `X.weight`."""
-    from melwave.models.vocoders.hifigan import fold_weight_norm as fold_g_v
-
-    renamed = {}
-    for key, value in state.items():
-        match = re.fullmatch(r"(.*)\.parametrizations\.weight\.original([01])", key)
-        renamed[f"{match.group(1)}.weight_{'gv'[int(match.group(2))]}" if match else key] = value
-    return fold_g_v(renamed)
-
-
 def to_melwave_state(state: dict[str, Any], config, source: Path) -> dict[str, Any]:
     """BigVGAN's generator keys -> melwave's; the stored anti-aliasing filters are checked against
     the ones melwave computes (they are fixed by the design, not learned) and dropped."""
@@ -150,7 +138,9 @@ def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config: MelC
     state = checkpoint.get("generator") if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise CheckpointError(f"{weights}: expected {{'generator': state_dict}} (BigVGAN's bigvgan_generator.pt)")
-    state = to_melwave_state(fold_weight_norm(state), model_config, weights)
+    from melwave.models.blocks.weight_norm import fold_weight_norm_state
+
+    state = to_melwave_state(fold_weight_norm_state(state), model_config, weights)
     try:
         model = GominGAN(model_config, mel)
     except ConfigError as err:

@@ -68,7 +68,9 @@ def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config: MelC
         raise CheckpointError(f"{checkpoint}: expected {{'model': {{'generator': state_dict}}}} (a ParallelWaveGAN toolkit checkpoint)") from None
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{checkpoint}: model.generator is not a state dict of tensors")
-    state = fold_weight_norm(dict(state))
+    from melwave.models.blocks.weight_norm import fold_weight_norm_state
+
+    state = fold_weight_norm_state(dict(state))
     # Stats registered on the generator (register_stats) are in its state dict; stats.h5 wins.
     stored_stats = (state.pop("mean", None), state.pop("scale", None))
     # A generator saved with its inference-time PQMF holds the filterbank too: rebuilt from config.
@@ -282,24 +284,6 @@ def _rename(state: dict, names: list[tuple[str, Any]], source: str) -> dict:
         else:
             raise CheckpointError(f"{source}: the checkpoint's generator has a tensor {key!r} its generator_type does not have")
     return renamed
-
-
-def fold_weight_norm(state: dict) -> dict:
-    """Weight norm in either of torch's saved forms (`X.weight_g`/`X.weight_v`, the toolkit's
-    torch.nn.utils.weight_norm; `X.parametrizations.weight.original0/1`) -> `X.weight`."""
-    import torch
-
-    from melwave.models.vocoders.hifigan import fold_weight_norm as fold_legacy
-
-    state = fold_legacy(state)
-    out = {}
-    for key, value in state.items():
-        if key.endswith(".parametrizations.weight.original1"):
-            prefix = key[: -len(".parametrizations.weight.original1")]
-            out[prefix + ".weight"] = torch._weight_norm(value, state[prefix + ".parametrizations.weight.original0"], 0)
-        elif not key.endswith(".parametrizations.weight.original0"):
-            out[key] = value
-    return out
 
 
 # --- stats.h5 / stats.npy ---------------------------------------------------------------------

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from melwave.audio.config import PRESETS, MelConfig
 from melwave.errors import CheckpointError, ConfigError
 from melwave.models.base import Vocoder
-from melwave.models.blocks.weight_norm import WeightNormMixin
+from melwave.models.blocks.weight_norm import WeightNormMixin, fold_weight_norm_state
 from melwave.utils.fileio import torch_load_weights_only
 
 LRELU_SLOPE = 0.1
@@ -151,27 +151,6 @@ class HiFiGAN(WeightNormMixin, Vocoder):
         return 24
 
 
-def fold_weight_norm(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Turn `X.weight_g`/`X.weight_v` pairs (legacy torch weight_norm, dim=0) into `X.weight`."""
-    folded: dict[str, Tensor] = {}
-    for key, value in state.items():
-        if key.endswith(".weight_v"):
-            prefix = key[: -len(".weight_v")]
-            g = state[prefix + ".weight_g"]
-            # torch's own kernel (what the reference's remove_weight_norm() runs), so the folded
-            # weights are bit-identical to the reference implementation's; the formula otherwise.
-            if hasattr(torch, "_weight_norm"):
-                folded[prefix + ".weight"] = torch._weight_norm(value, g, 0)
-            else:  # pragma: no cover
-                dims = tuple(range(1, value.ndim))
-                folded[prefix + ".weight"] = g * value / value.norm(dim=dims, keepdim=True)
-        elif key.endswith(".weight_g"):
-            continue
-        else:
-            folded[key] = value
-    return folded
-
-
 def _infer_config(state: dict[str, Tensor]) -> HiFiGANConfig:
     """Pick V1/V2/V3 by the tensors present (conv_pre width and resblock layout)."""
     width = state["conv_pre.weight"].shape[0]
@@ -192,7 +171,7 @@ def load_hifigan_checkpoint(path: str | Path, *, device: str | torch.device = "c
     state = checkpoint.get("generator", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: expected a state dict or {{'generator': state_dict}} of tensors")
-    state = fold_weight_norm(state)
+    state = fold_weight_norm_state(state)
     if "conv_pre.weight" not in state:
         raise CheckpointError(f"{path}: not a HiFi-GAN generator (no conv_pre.weight)")
     config = config or _infer_config(state)
