@@ -3,12 +3,44 @@ in this package that need more than a plain `torch.load(weights_only=True)`)."""
 
 from __future__ import annotations
 
+import functools
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from melwave.errors import CheckpointError, UnsafeFileError
 from melwave.utils.fileio import torch_load_weights_only
+
+
+# A torch file's pickle stream holds names and structure only (kilobytes to a few MB); a larger
+# one is not a checkpoint worth sniffing, and reading it must not cost what the file does not hold.
+MAX_PICKLE_BYTES = 64 * 2**20
+
+
+def pickle_names(path: Path) -> bytes:
+    """The pickle stream of a torch zip file (names and structure, no tensor data), or b"";
+    reading it runs nothing. Tells layouts that share a suffix apart cheaply: several layouts ask
+    about the same file while `detect` runs, so it is read once (keyed by path, size and mtime)."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return b""
+    return _pickle_names(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _pickle_names(path: str, size: int, mtime_ns: int) -> bytes:
+    del size, mtime_ns  # part of the cache key only
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entry = next((info for info in archive.infolist()
+                          if info.filename.endswith("/data.pkl") or info.filename == "data.pkl"), None)
+            if entry is None or entry.file_size > MAX_PICKLE_BYTES:
+                return b""
+            return archive.read(entry)
+    except (OSError, zipfile.BadZipFile):
+        return b""
 
 
 def load_torch_file(path: Path, *, trust_file: bool, stand_ins: dict[str, type] | None = None) -> Any:

@@ -15,25 +15,14 @@ HTK, no filter norm, magnitude, normalized STFT, centred reflect padding), then
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 from melwave.audio.config import MelConfig
 from melwave.errors import CheckpointError, ConfigError
+from melwave.models.formats._torchfile import pickle_names
 
 SUFFIXES = (".pt", ".pth", ".ckpt")
 FOLDER_FILE = "weights.pt"
-
-
-def pickle_names(path: Path) -> bytes:
-    """The pickle stream of a torch zip file (names and structure, no tensor data), or b"";
-    reading it runs nothing. Used to tell layouts that share a suffix apart cheaply."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            entry = next((name for name in archive.namelist() if name.endswith("/data.pkl") or name == "data.pkl"), None)
-            return archive.read(entry) if entry else b""
-    except (OSError, zipfile.BadZipFile):
-        return b""
 
 
 def _file(path: Path) -> Path:

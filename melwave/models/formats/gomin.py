@@ -16,7 +16,8 @@ from typing import Any
 
 from melwave.audio.config import PRESETS, MelConfig
 from melwave.errors import CheckpointError, ConfigError
-from melwave.models.formats.diffwave import SUFFIXES, pickle_names
+from melwave.models.formats._torchfile import pickle_names
+from melwave.models.formats.diffwave import SUFFIXES
 
 FILENAME = "gan_state_dict.pt"
 SIGNATURE = (b"film_generator.convs.", b"snake_ups.")  # key names only GomiGAN's state dict has

@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 
 from melwave.errors import CheckpointError
-from melwave.models.formats.diffwave import SUFFIXES, load_into, pickle_names
+from melwave.models.formats._torchfile import pickle_names
+from melwave.models.formats.diffwave import SUFFIXES, load_into
 
 STEPS = 50  # GOMIN's DiffusionConfig.num_diffusion_steps (the embedding table is not stored)
 
