@@ -23,6 +23,7 @@ import yaml
 from melwave.audio.config import MelConfig
 from melwave.errors import ConfigError
 from melwave.utils.dataclass_config import parse_dataclass, to_plain
+from melwave.utils.fileio import read_yaml_mapping
 
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -187,16 +188,7 @@ def parse_run_config(data: Any, *, source: str = "config") -> RunConfig:
 
 # --- YAML files and --set overrides -------------------------------------------------------
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read config ({err.strerror or err})") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with sections {list(SECTIONS)}")
-    return data
+    return read_yaml_mapping(path, expected=f"a mapping with sections {list(SECTIONS)}")
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

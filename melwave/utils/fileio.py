@@ -94,3 +94,26 @@ def torch_load_weights_only(path: str | Path, error: type[MelwaveError], map_loc
             lines = [line.strip() for line in text.splitlines() if line.strip()]
             reason = f"corrupt, truncated or not a torch file: {lines[0][:200] if lines else type(err).__name__}"
         raise error(f"{path}: unreadable ({reason})") from None
+
+
+def read_yaml_mapping(path: str | Path, *, expected: str, what: str = "config",
+                      error: type[MelwaveError] | None = None) -> dict[str, Any]:
+    """A YAML file that must hold a mapping, read with `yaml.safe_load` (data only, no tags that
+    build objects). Every failure is one line naming the file: unreadable, not valid YAML, or not
+    `expected` (e.g. "a mapping with sections [...]"). `error`: the MelwaveError subclass to raise
+    (ConfigError by default; checkpoint loaders pass CheckpointError)."""
+    import yaml
+
+    from melwave.errors import ConfigError
+
+    error = error or ConfigError
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise error(f"{path}: cannot read the {what} ({getattr(err, 'strerror', None) or err})") from None
+    except yaml.YAMLError as err:
+        raise error(f"{path}: not valid YAML ({' '.join(str(err).split())[:200]})") from None
+    if not isinstance(data, dict):
+        raise error(f"{path}: expected {expected}, got {type(data).__name__}")
+    return data

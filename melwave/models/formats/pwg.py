@@ -29,6 +29,7 @@ import numpy as np
 
 from melwave.audio.config import MelConfig
 from melwave.errors import CheckpointError, ConfigError
+from melwave.utils.fileio import read_yaml_mapping
 
 CHECKPOINT = re.compile(r"checkpoint-(\d+)steps\.pkl$")
 CONFIG = "config.yml"
@@ -98,16 +99,8 @@ def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config: MelC
 # --- config.yml -------------------------------------------------------------------------------
 
 def read_config(path: Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        # The toolkit writes it with yaml.Dumper; its values are plain scalars, lists and maps.
-        config = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise CheckpointError(f"{path}: unreadable ({' '.join(str(err).split())[:200]})") from None
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{path}: expected a mapping of the toolkit's settings")
-    return config
+    # The toolkit writes it with yaml.Dumper; its values are plain scalars, lists and maps.
+    return read_yaml_mapping(path, what="toolkit config", expected="a mapping of the toolkit's settings", error=CheckpointError)
 
 
 def _need(config: Mapping[str, Any], key: str, source: str) -> Any:

@@ -14,10 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from melwave.audio.config import MelConfig
 from melwave.errors import CheckpointError, ConfigError
+from melwave.utils.fileio import read_yaml_mapping
 
 CONFIG, WEIGHTS = "config.yaml", "pytorch_model.bin"
 FEATURES = "vocos.feature_extractors.MelSpectrogramFeatures"
@@ -30,10 +30,10 @@ def matches(path: Path) -> bool:
     if not (path.is_dir() and (path / CONFIG).is_file() and (path / WEIGHTS).is_file()):
         return False
     try:
-        config = yaml.safe_load((path / CONFIG).read_text())
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        config = read_yaml_mapping(path / CONFIG, expected="a mapping", error=CheckpointError)
+    except CheckpointError:
         return False
-    return isinstance(config, dict) and {"feature_extractor", "backbone", "head"} <= set(config)
+    return {"feature_extractor", "backbone", "head"} <= set(config)
 
 
 def _section(config: dict, name: str, class_path: str, source: Path) -> dict[str, Any]:
@@ -74,10 +74,8 @@ def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config=None)
 
     del mel_config  # config.yaml states the mel; load_vocoder checks a given one against it
     source = path / CONFIG
-    try:
-        config = yaml.safe_load(source.read_text())
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{source}: unreadable YAML ({str(err).splitlines()[0]})") from None
+    config = read_yaml_mapping(source, what="Vocos config", error=CheckpointError,
+                               expected="a Vocos config.yaml (feature_extractor, backbone, head)")
     mel = mel_config_of(_section(config, "feature_extractor", FEATURES, source), source)
     backbone = _section(config, "backbone", BACKBONE, source)
     head = _section(config, "head", HEAD, source)

@@ -35,6 +35,7 @@ import torch
 
 from melwave.audio.config import MelConfig
 from melwave.errors import CheckpointError, ConfigError
+from melwave.utils.fileio import read_yaml_mapping
 from melwave.models.generators.critic import SOURCE_CRITIC, SOURCE_STRIPS_CRITIC, Critic
 from melwave.models.generators.cwgan import CONFIGS, CWGANGenerator
 from melwave.models.formats._torchfile import load_torch_file
@@ -49,19 +50,8 @@ STRIPS_HOP = 345  # the strips config's hop: its preset is cwgan-strips-22k
 
 def read_source_config(path: str | Path) -> dict[str, Any]:
     """The YAML config of a DeepMel training run, as a dict (yaml.safe_load: data only)."""
-    import yaml
-
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read the DeepMel config ({err.strerror or err})") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: expected a DeepMel YAML config (a mapping with cls_pth, num_class, latent_dim, "
-                          f"n_mels, ...), got {type(data).__name__}")
-    return dict(data)
+    return read_yaml_mapping(path, what="DeepMel config", expected="a DeepMel YAML config (a mapping with cls_pth, "
+                             "num_class, latent_dim, n_mels, ...)")
 
 
 def _field(config: Mapping[str, Any], key: str, source: Path) -> Any:
