@@ -2,8 +2,10 @@
 
 vocoder:   resynthesize every clip of --data with every -m model, print the model × metric table,
            write summary.csv, clips.csv, results.json and the HTML report into --out.
-generator: FID (mel images, Inception-v3), FID on raw mels, KID, FAD[embedding] and FAD∞, NDB,
-           and with --classifier the per-condition accuracy and IS-like score; same outputs.
+generator: FID (mel images, Inception-v3), FID on raw mels, KID, FAD[embedding] and FAD∞, NDB and
+           NDB/K, per-class FID (mean ± sd), pYIN pitch accuracy, and with --classifier the
+           per-condition accuracy, IS and mIS; --held-out MODEL / --combinations CSV measure only
+           those combinations; same outputs.
 """
 
 from __future__ import annotations
@@ -72,12 +74,28 @@ def run_generator(args: argparse.Namespace) -> int:
         from melwave.metrics.classifier_adapter import load_classifier_spec
 
         classifier = load_classifier_spec(args.classifier, device=device)
+    combinations = _combinations(args, device)
+    mel_config = get_preset(args.mel_preset) if args.mel_preset else None
+    vocoder = None
+    if args.vocoder is not None:
+        from melwave.metrics.generator_eval import evaluation_config, scan_set
+        from melwave.models.registry import load_vocoder
+
+        cfg = mel_config or evaluation_config(scan_set(args.fake))
+        vocoder = load_vocoder(args.vocoder, device=device, mel_config=cfg)
+        cfg.require_same(vocoder.mel_config, what="the evaluation mels", expected_by=f"vocoder '{args.vocoder}'")
     report = None if args.no_report else HtmlReport(out, f"Generator evaluation: {args.fake}", overwrite=True)
-    evaluation = evaluate_generator(args.real, args.fake, mel_config=get_preset(args.mel_preset) if args.mel_preset else None,
+    evaluation = evaluate_generator(args.real, args.fake, mel_config=mel_config,
                                     frames=args.frames, style=STYLE_SOURCE if args.image_style == "source" else STYLE_DEFAULT,
                                     embedding=embedding, cache=cache, classifier=classifier, report=report,
                                     progress=False if args.no_progress else None, device=device,
-                                    image_fid=not args.no_image_fid)
+                                    image_fid=not args.no_image_fid, combinations=combinations, vocoder=vocoder,
+                                    class_key=args.class_key.split(",") if args.class_key else None,
+                                    min_class_items=args.min_class_items,
+                                    pitch_condition=None if args.no_pitch else args.pitch_condition)
+    if combinations is not None:
+        print(f"melwave: measured on {len(combinations)} combination(s) only: {evaluation.real_items} real and "
+              f"{evaluation.fake_items} generated items", file=sys.stderr)
     print(evaluation.format_table())
     for condition in evaluation.conditions:
         per_value = ", ".join(f"{v} {a:.2f}" for v, a in condition.per_value.items())
@@ -101,6 +119,24 @@ def run_generator(args: argparse.Namespace) -> int:
         print(f"melwave: embedding cache {cache.root}: {cache.hits} hits, {cache.misses} computed", file=sys.stderr)
     print(f"melwave: wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
     return 0
+
+
+def _combinations(args: argparse.Namespace, device: str):
+    """The combinations the generator evaluation is restricted to: a model's held-out ones, a CSV's, or None."""
+    if args.combinations is not None:
+        from melwave.data.holdout import read_combinations_csv
+
+        return read_combinations_csv(args.combinations)
+    if args.held_out is None:
+        return None
+    from melwave.errors import ConfigError
+    from melwave.inference.generate import load_generator
+
+    model = load_generator(args.held_out, device="cpu")
+    if not model.held_out:
+        raise ConfigError(f"--held-out {args.held_out}: the generator holds no combinations out "
+                          "(trained without recipe.data.holdout)")
+    return model.held_out
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -156,5 +192,20 @@ def register(commands: argparse._SubParsersAction) -> None:
                            help="mel image rendering: default (jet, -60..60 dB) or source (jet, linear power 0..5, as the CWGAN paper)")
     generator.add_argument("--no-image-fid", action="store_true", help="skip FID/KID on mel images (the Inception network is the "
                            "slow part on a CPU)")
+    only = generator.add_mutually_exclusive_group()
+    only.add_argument("--held-out", metavar="MODEL", help="measure only the combinations this generator (name, file or "
+                      "run folder) was trained without: both folders are filtered to them")
+    only.add_argument("--combinations", type=Path, metavar="CSV", help="measure only these combinations: a CSV with a "
+                      "header of condition names (instrument,pitch) and one combination per row")
+    generator.add_argument("--vocoder", "--fad-vocoder", dest="vocoder", metavar="NAME",
+                           help="vocode both sets' mels with this vocoder (e.g. griffinlim) for FAD and pitch accuracy; "
+                           "default: the audio files beside the mels")
+    generator.add_argument("--class-key", metavar="A,B", help="conditions naming a class for per-class FID (default: those "
+                           "of --held-out/--combinations, else every condition of the generated labels)")
+    generator.add_argument("--min-class-items", type=int, default=5,
+                           help="classes with fewer real or generated items are left out of per-class FID (default 5)")
+    generator.add_argument("--pitch-condition", default="pitch", metavar="NAME",
+                           help="the label holding note names for pYIN pitch accuracy (default pitch)")
+    generator.add_argument("--no-pitch", action="store_true", help="skip pitch accuracy (pYIN: ~0.2 s per note on a CPU)")
     common(generator, "evaluation-generator")
     generator.set_defaults(func=run_generator)

@@ -1,7 +1,8 @@
 """`melwave generate`: sounds from a conditional mel generator.
 
     melwave generate [-m MODEL] --condition instrument=flute --condition velocity=loud -n 8 -o OUT
-                     [--vocoder NAME|PATH] [--seed S] [--all] [--overwrite] [--no-images] [--list]
+                     [--vocoder NAME|PATH] [--seed S] [--all | --held-out] [--overwrite] [--no-images] [--list]
+                     [--steps N] [--guidance W]          # iterative generators (flow) only
     melwave generate -m CWGANGP_1000.pt --source-config config_CWGAN_GP.yaml ...   # a DeepMel checkpoint
 
 Per sample: OUT/NAME.pt (mel + MelConfig), OUT/NAME.wav, OUT/NAME.png; and OUT/labels.csv.
@@ -27,13 +28,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-n", type=int, default=4, help="samples (per combination with --all; default 4)")
     parser.add_argument("-o", "--out", help="output folder (required unless --list)")
     parser.add_argument("--all", action="store_true", help="sweep every combination of the conditions not fixed")
+    parser.add_argument("--held-out", action="store_true",
+                        help="only the combinations the model's training data held out (see --list), -n per "
+                             "combination and value of the other conditions")
     parser.add_argument("--vocoder", default=None,
                         help="vocoder name or path (default: hifigan-universal when the mel configs match, else griffinlim)")
     parser.add_argument("--seed", type=int, default=0, help="noise and random-condition seed (default 0)")
+    # None = the model's stored default; a one-pass generator (cwgan) refuses them.
+    parser.add_argument("--steps", type=int, default=None,
+                        help="sampling steps of an iterative generator (flow; default: the model's)")
+    parser.add_argument("--guidance", type=float, default=None,
+                        help="classifier-free guidance scale of a flow generator (1 = none; default: the model's)")
     parser.add_argument("--batch-size", type=int, default=16, help="samples generated and written at a time")
     parser.add_argument("--no-images", action="store_true", help="skip the PNG mel images")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    parser.add_argument("--list", action="store_true", help="print the model's conditions and values, then exit")
+    parser.add_argument("--list", action="store_true",
+                        help="print the model's conditions and values and the combinations it was trained without, then exit")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--source-config", default=None, metavar="YAML",
                         help="-m is a DeepMelSpectrogramGenerator checkpoint and this its YAML config (conditions "
@@ -45,7 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from melwave.errors import ConfigError
-    from melwave.inference.generate import load_generator, parse_conditions, pick_vocoder, plan_samples, write_samples
+    from melwave.inference.generate import (
+        check_sampling, load_generator, parse_conditions, pick_vocoder, plan_samples, write_samples,
+    )
 
     if args.source_config and not args.model:
         raise ConfigError("--source-config: give the DeepMel checkpoint it belongs to with -m PATH")
@@ -53,6 +65,11 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         for condition in model.vocabulary.conditions:
             print(f"{condition.name}: {' '.join(condition.values)}")
+        held_out = getattr(model, "held_out", ())
+        if held_out:
+            print(f"held out in training ({len(held_out)} combinations of {', '.join(held_out[0])}):")
+            for combination in held_out:
+                print("  " + " ".join(f"{k}={v}" for k, v in combination.items()))
         return 0
     if not args.out:
         raise ConfigError("-o/--out OUT: an output folder is required")
@@ -63,11 +80,19 @@ def run(args: argparse.Namespace) -> int:
 
         # Checked before anything is written: a missing plot extra must not leave half a batch.
         require("matplotlib", "the PNG mel images of `melwave generate` (--no-images skips them)")
+    sampling = check_sampling(model, {k: v for k, v in (("steps", args.steps), ("guidance", args.guidance)) if v is not None})
     fixed = parse_conditions(model, args.condition)
-    plans = plan_samples(model, fixed, n=args.n, sweep=args.all, seed=args.seed)
+    if args.held_out:
+        from melwave.inference.held_out import held_out_plans
+
+        if args.all:
+            raise ConfigError("--held-out and --all: choose one (--held-out already sweeps the other conditions)")
+        plans = held_out_plans(model, fixed, n=args.n)
+    else:
+        plans = plan_samples(model, fixed, n=args.n, sweep=args.all, seed=args.seed)
     vocoder = pick_vocoder(model, args.vocoder, device=args.device)
     log.info("generating %d sample(s) with %s, vocoder %s -> %s", len(plans), model.name, vocoder.name, args.out)
     written = write_samples(model, plans, args.out, vocoder=vocoder, seed=args.seed, batch_size=args.batch_size,
-                            overwrite=args.overwrite, images=not args.no_images)
+                            overwrite=args.overwrite, images=not args.no_images, sampling=sampling)
     log.info("wrote %d files (%d samples) to %s", len(written), len(plans), args.out)
     return 0

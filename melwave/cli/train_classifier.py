@@ -33,10 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from melwave.errors import ConfigError
     from melwave.train.config import load_run_config
     from melwave.train.loop import resolve_run_config, train
     from melwave.train.recipes.classifier import default_run_config
+    from melwave.train.recipe import require_trains
     from melwave.train.recipes.conditions import prepare_config
     from melwave.utils.fileio import atomic_write, check_writable
 
@@ -46,8 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if target is not None:
         check_writable(target, overwrite=args.overwrite)
     config = load_run_config(args.config, args.overrides) if args.config else default_run_config(args.overrides)
-    if config.recipe.name != "classifier":
-        raise ConfigError(f"{args.config}: recipe {config.recipe.name!r} does not train a classifier (expected classifier)")
+    require_trains(config, "classifier", where=str(args.config or "the built-in classifier config"))
     config = resolve_run_config(prepare_config(config, args.data), run_dir, resume=args.resume)
     train(config, args.data, run_dir, resume=args.resume)
     if target is not None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 
 from melwave.cli.run_options import add_run_arguments, load_run_arguments
-from melwave.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,9 +34,9 @@ def resolve(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from melwave.train.loop import train
+    from melwave.train.recipe import require_trains
 
     config, run_dir = resolve(args)
-    if config.recipe.name not in ("gan", "diffusion"):
-        raise ConfigError(f"{args.config or run_dir}: recipe {config.recipe.name!r} does not train a vocoder")
+    require_trains(config, "vocoder", where=str(args.config or run_dir))
     train(config, args.data, run_dir, resume=args.resume, init=args.init)
     return 0

@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -32,6 +32,7 @@ from torch import Tensor
 from melwave.audio.config import MelConfig
 from melwave.audio.features import MelExtractor
 from melwave.audio.io import AUDIO_EXTENSIONS, load_audio
+from melwave.data.holdout import HoldoutConfig, matches
 from melwave.errors import AudioError, ConfigError, MelwaveError
 # The vocabulary and the crop are the models' contract (models store and apply them); the data
 # side builds them from labels and files.
@@ -155,12 +156,15 @@ class LabelledDataConfig:
     labels:  "auto" (labels.csv if present, else name=value folders), "csv", or "folders".
     levels:  names for plain folder levels, outermost first (e.g. [angle, force]).
     csv:     a labels CSV elsewhere than DIR/labels.csv.
+    holdout: condition combinations whose clips are left out (generators only; see
+             melwave.data.holdout): {conditions: [instrument, pitch], fraction: 0.15, seed: 0}.
     """
 
     crop: str = "start"
     labels: str = "auto"
     levels: tuple[str, ...] | None = None
     csv: str | None = None
+    holdout: HoldoutConfig = field(default_factory=HoldoutConfig)
 
     def __post_init__(self) -> None:
         if self.crop not in CROPS:
@@ -231,6 +235,16 @@ class LabelledMels(torch.utils.data.Dataset):
     def from_folder(cls, root: str | Path, mel_config: MelConfig, *, frames: int,
                     data: LabelledDataConfig = LabelledDataConfig(), vocabulary: Vocabulary | None = None) -> "LabelledMels":
         items, found = data.scan(root)
+        if data.holdout.enabled:
+            if not data.holdout.combinations:
+                raise ConfigError(f"data.holdout.fraction={data.holdout.fraction}: not yet resolved to combinations "
+                                  "(melwave.train.recipes.conditions.prepare_config chooses them before training)")
+            kept = [item for item in items if not matches(item.labels, data.holdout.held_out)]
+            log.info("holdout: %d of %d files left out (%d combinations of %s)", len(items) - len(kept), len(items),
+                     len(data.holdout.combinations), ", ".join(data.holdout.conditions))
+            if not kept:
+                raise DatasetError(f"{root}: every file falls in a held-out combination")
+            items = kept
         if vocabulary is not None:
             # A model's stored vocabulary rules (resume, evaluation): labels outside it are errors.
             for item in items:

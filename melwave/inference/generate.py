@@ -23,7 +23,7 @@ import itertools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 
@@ -49,14 +49,15 @@ def shipped_generators() -> dict[str, Path]:
 
 def load_generator(name_or_path: str | Path | None = None, *, device: str | torch.device = "cpu",
                    source_config: str | Path | None = None, trust_file: bool = False):
-    """A CWGAN generator from a shipped name (default `cwgan-notes`), a .safetensors file or a run folder.
+    """A mel generator (any MelGenerator family: cwgan, flow) from a shipped name (default
+    `cwgan-notes`), a .safetensors file or a run folder.
 
     With `source_config` (a DeepMelSpectrogramGenerator YAML config), `name_or_path` is a checkpoint
     its train scripts saved: the generator is rebuilt layer for layer and `generate(labels, z=z)`
     returns what the source's generate script returns for that z (its raw linear power mel, under
     the source's MelConfig). `trust_file` allows such a legacy file that needs full unpickling.
     """
-    from melwave.models.generators.cwgan import CWGANGenerator
+    from melwave.models.base import MelGenerator
     from melwave.models.registry import load_model
 
     if source_config is not None:
@@ -76,9 +77,9 @@ def load_generator(name_or_path: str | Path | None = None, *, device: str | torc
             raise CheckpointError(f"unknown generator {key!r}: not a file or run folder, and not one of the shipped "
                                   f"models {sorted(shipped) or '(none installed)'}")
     model = load_model(path, device=device)
-    if not isinstance(model, CWGANGenerator):
+    if not isinstance(model, MelGenerator):
         raise CheckpointError(f"{path}: holds a {model.family!r} model, not a mel generator")
-    if model.config.normalised and int(model.stats_frames) == 0:
+    if model.uses_statistics and not model.has_statistics:
         raise CheckpointError(f"{path}: the generator has no normalisation statistics (was it ever trained?)")
     if key in shipped:
         model.name = key
@@ -159,15 +160,28 @@ def output_paths(out_dir: Path, plan: SamplePlan) -> dict[str, Path]:
     return {kind: out_dir / f"{plan.stem}.{kind}" for kind in ("pt", "wav", "png")}
 
 
+def check_sampling(model, sampling: Mapping[str, Any]) -> dict[str, Any]:
+    """The sampling settings a user gave (e.g. {"steps": 16}), refused with one line if the model's
+    family does not take one: a setting given explicitly is never dropped silently."""
+    unknown = [key for key in sampling if key not in model.sampling_options]
+    if unknown:
+        takes = ", ".join(f"--{k}" for k in model.sampling_options) or "none (it samples in one pass)"
+        raise ConfigError(f"--{unknown[0]}: generator '{model.name}' (family {model.family}) has no such sampling "
+                          f"setting; it takes: {takes}")
+    model.sampling_settings(**sampling)  # bad values fail here, before any output is written
+    return dict(sampling)
+
+
 def write_samples(model, plans: Sequence[SamplePlan], out_dir: str | Path, *, vocoder=None, seed: int = 0,
                   batch_size: int = 16, overwrite: bool = False, images: bool = True,
-                  progress: bool = True) -> list[Path]:
+                  progress: bool = True, sampling: Mapping[str, Any] | None = None) -> list[Path]:
     """Generate and write every planned sample (mel .pt, .wav, .png) and OUT/labels.csv.
 
     Every output path is checked before anything is generated: an existing file is an error
     unless `overwrite`. Sample i's noise is seeded by (seed, i): same call, same sounds, whatever
-    the batch size.
+    the batch size. `sampling`: settings of an iterative generator's sampler (`check_sampling`).
     """
+    sampling = check_sampling(model, sampling or {})
     out_dir = Path(out_dir)
     labels_path = out_dir / "labels.csv"
     targets = [labels_path] + [p for plan in plans for p in output_paths(out_dir, plan).values()
@@ -191,9 +205,9 @@ def write_samples(model, plans: Sequence[SamplePlan], out_dir: str | Path, *, vo
         chunk = plans[start:start + batch_size]
         labels = torch.tensor([model.vocabulary.encode(p.conditions) for p in chunk], dtype=torch.long)
         # Sample i's noise depends on (seed, i) only: batch size never changes the sounds.
-        z = torch.stack([torch.randn(model.config.z_dim, generator=noise.manual_seed(seed * 1_000_003 + start + i))
+        z = torch.stack([torch.randn(model.z_dim, generator=noise.manual_seed(seed * 1_000_003 + start + i))
                          for i in range(len(chunk))])
-        mels = model.generate(labels, z).cpu()
+        mels = model.generate(labels, z, **sampling).cpu()
         waves = vocoder.synthesize(mels.to(vocoder.device), model.mel_config).cpu() if vocoder is not None else None
         for i, plan in enumerate(chunk):
             paths = output_paths(out_dir, plan)

@@ -10,6 +10,14 @@ length, `frames` (default: the median length of the generated mels).
 
 Condition labels of generated items come from a `labels.csv` in the folder (path,cond1,...;
 paths with or without suffix) or `name=value` folder levels, as melwave's labelled datasets.
+
+`combinations` restricts both sets to items whose labels fall in one of them (a generator's
+held-out combinations: the same command then measures composition). With a `vocoder`, both sets'
+mels (as cropped) are vocoded by it and FAD and pitch accuracy hear that audio, so the vocoder's
+own artefacts are on both sides; without one they use the audio files beside the mels.
+Per-class FID groups items by `class_key` (default: the conditions of `combinations`, else every
+condition of the generated labels) and averages over classes with >= `min_class_items` items in
+both sets.
 """
 
 from __future__ import annotations
@@ -29,14 +37,18 @@ from melwave.audio.config import PRESETS, MelConfig
 from melwave.audio.features import compress
 from melwave.audio.io import AUDIO_EXTENSIONS, load_audio
 from melwave.audio.melfile import MEL_EXTENSIONS, load_mel
+from melwave.data.holdout import matches
 from melwave.data.labelled import read_labels_csv
 from melwave.errors import MelwaveError
 from melwave.metrics.embeddings.base import AudioEmbedding, EmbeddingCache
-from melwave.metrics.fad import FADResult, embed_files, fad_from_sets
+from melwave.metrics.fad import EmbeddedSet, FADResult, embed_files, fad_from_sets
 from melwave.metrics.fid import STYLE_DEFAULT, ImageStyle, inception_features, raw_mel_features, render_mel_image
 from melwave.metrics.frechet import MetricError, frechet_distance_features, kernel_inception_distance
-from melwave.metrics.generator import ConditionScore, NDBResult, condition_scores, number_of_different_bins
-from melwave.metrics.report import Entry, HtmlReport, Table
+from melwave.metrics.generator import (
+    ConditionScore, NDBResult, PerClassFrechet, condition_scores, number_of_different_bins, per_class_frechet,
+)
+from melwave.metrics.note_pitch import PitchAccuracy, pitch_accuracy
+from melwave.metrics.report import Entry, HtmlReport, Table, mel_grid
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +160,9 @@ class GeneratorEvaluation:
     ndb: NDBResult | None
     conditions: list[ConditionScore]
     skipped: list[str]
+    per_class: dict[str, PerClassFrechet] = field(default_factory=dict)   # features name -> per-class FID
+    pitch: PitchAccuracy | None = None
+    combinations: list[dict[str, str]] | None = None                       # the filter, if any
 
     def rows(self) -> list[list]:
         return [[name, value, self.notes.get(name, "")] for name, value in self.scores.items()]
@@ -167,6 +182,8 @@ class GeneratorEvaluation:
             "fake_items": self.fake_items, "scores": self.scores, "notes": self.notes,
             "fad": self.fad.to_dict() if self.fad else None, "ndb": self.ndb.to_dict() if self.ndb else None,
             "conditions": [c.to_dict() for c in self.conditions], "skipped": self.skipped,
+            "per_class_fid": {k: v.to_dict() for k, v in self.per_class.items()},
+            "pitch": self.pitch.to_dict() if self.pitch else None, "combinations": self.combinations,
         }
 
 
@@ -187,16 +204,39 @@ def _record(scores: dict, notes: dict, name: str, fn) -> None:
         notes[name] = str(err)
 
 
+def filter_items(items: list[SetItem], combinations: Sequence[Mapping[str, str]], what: str) -> list[SetItem]:
+    """The items whose labels fall in one of `combinations`; none is an error naming the set."""
+    kept = [item for item in items if matches(item.labels, combinations)]
+    if not kept:
+        names = sorted({name for c in combinations for name in c})
+        raise MelwaveError(f"{what}: none of its {len(items)} items is labelled with one of the {len(combinations)} "
+                           f"combinations asked for (of {', '.join(names)})")
+    return kept
+
+
+def class_name(labels: Mapping[str, str], key: Sequence[str]) -> str | None:
+    """'flute/C#4' for key (instrument, pitch); None when the item lacks one of them."""
+    values = [labels.get(name) for name in key]
+    return None if any(v is None for v in values) else "/".join(values)
+
+
 def evaluate_generator(real_dir: str | Path, fake_dir: str | Path, *, mel_config: MelConfig | None = None,
                        frames: int | None = None, style: ImageStyle = STYLE_DEFAULT, embedding: AudioEmbedding | None = None,
                        cache: EmbeddingCache | None = None, classifier: ClassifierSpec | None = None,
                        report: HtmlReport | None = None, progress: bool | None = None, device: str = "cpu",
-                       grid_per_value: int = 4, image_fid: bool = True) -> GeneratorEvaluation:
+                       grid_per_value: int = 4, image_fid: bool = True,
+                       combinations: Sequence[Mapping[str, str]] | None = None, vocoder=None,
+                       class_key: Sequence[str] | None = None, min_class_items: int = 5,
+                       pitch_condition: str | None = "pitch") -> GeneratorEvaluation:
     """Every generator metric of `fake_dir` against `real_dir` (see the module docstring).
 
     image_fid=False skips the Inception network (FID/KID on mel images), the slow part on a CPU.
+    pitch_condition: the label holding note names (C#4) for pYIN pitch accuracy; None skips it.
     """
     real_items, fake_items = scan_set(real_dir), scan_set(fake_dir)
+    if combinations is not None:
+        real_items = filter_items(real_items, combinations, f"real set {real_dir}")
+        fake_items = filter_items(fake_items, combinations, f"generated set {fake_dir}")
     cfg = mel_config or evaluation_config(fake_items)
     skipped: list[str] = []
 
@@ -248,9 +288,43 @@ def evaluate_generator(real_dir: str | Path, fake_dir: str | Path, *, mel_config
     except MetricError as err:
         scores["NDB[raw-mel]"] = math.nan
         notes["NDB[raw-mel]"] = str(err)
+    if ndb is not None:
+        notes["NDB[raw-mel]"] = notes["NDB/K[raw-mel]"] = (f"K = {ndb.bins} k-means bins of the real set, "
+                                                           f"{ndb.ndb} differ at p < {ndb.alpha}")
+
+    key = tuple(class_key) if class_key else (tuple(dict.fromkeys(n for c in combinations for n in c)) if combinations
+                                              else tuple(dict.fromkeys(n for i in fake_items for n in i.labels)))
+    per_class: dict[str, PerClassFrechet] = {}
+    if key:
+        # Items without every condition of the key belong to no class.
+        real_classes = {row: c for row, i in enumerate(real_items) if (c := class_name(i.labels, key)) is not None}
+        fake_classes = {row: c for row, i in enumerate(fake_items) if (c := class_name(i.labels, key)) is not None}
+        features = {"raw-mel": (raw_real, raw_fake)}
+        if image_fid:
+            features["mel-image"] = (feats_real, feats_fake)
+        for name, (real_rows, fake_rows) in features.items():
+            result = per_class_frechet(real_rows[list(real_classes)], list(real_classes.values()), fake_rows[list(fake_classes)],
+                                       list(fake_classes.values()), key=key, min_items=min_class_items)
+            label = f"FID[{name}] per {'×'.join(key)}"
+            per_class[name] = result
+            scores[f"{label} mean"], scores[f"{label} sd"] = result.mean, result.sd
+            notes[f"{label} mean"] = (f"{len(result.per_class)} classes with >= {min_class_items} real and generated items"
+                                      + (f"; {result.skipped} smaller ones left out" if result.skipped else ""))
+
+    real_waves = fake_waves = None
+    if vocoder is not None:
+        real_waves, fake_waves = vocode(vocoder, real_mels, cfg), vocode(vocoder, fake_mels, cfg)
 
     fad = None
-    if embedding is not None:
+    if embedding is not None and vocoder is not None:
+        label = f"FAD[{embedding.name} via {vocoder.name}]"
+        fad = fad_from_sets(embed_waves(real_waves, cfg.sample_rate, embedding),
+                            embed_waves(fake_waves, cfg.sample_rate, embedding), f"{embedding.name} via {vocoder.name}")
+        scores[label] = fad.fad
+        scores[f"FAD∞[{embedding.name} via {vocoder.name}]"] = fad.fad_inf
+        notes[label] = (f"both sets' mels vocoded by {vocoder.name}: reference {fad.reference_clips} clips, generated "
+                        f"{fad.evaluated_clips}" + (f"; {fad.note}" if fad.note else ""))
+    elif embedding is not None:
         real_audio = [i.audio for i in real_items if i.audio is not None]
         fake_audio = [i.audio for i in fake_items if i.audio is not None]
         label = f"FAD[{embedding.name}]"
@@ -269,17 +343,77 @@ def evaluate_generator(real_dir: str | Path, fake_dir: str | Path, *, mel_config
             notes[label] = (f"reference {fad.reference_clips} clips / {fad.reference_seconds:.1f} s, generated "
                             f"{fad.evaluated_clips} clips / {fad.evaluated_seconds:.1f} s" + (f"; {fad.note}" if fad.note else ""))
 
+    pitch = None
+    if pitch_condition is not None and any(pitch_condition in i.labels for i in fake_items):
+        pitch = generated_pitch(fake_items, fake_waves, cfg.sample_rate, pitch_condition, scores, notes, progress)
+
     conditions: list[ConditionScore] = []
     if classifier is not None:
         conditions = classify_conditions(classifier, fake_items, fake_mels, cfg, skipped)
         for c in conditions:
             scores[f"accuracy[{c.condition}]"] = c.accuracy
             scores[f"IS[{c.condition}]"] = c.inception_score
+            scores[f"mIS[{c.condition}]"] = c.modified_inception_score
+            notes[f"mIS[{c.condition}]"] = "diversity within each requested value; 1 = every item of a value classified alike"
 
-    evaluation = GeneratorEvaluation(cfg, frames, len(real_items), len(fake_items), scores, notes, fad, ndb, conditions, skipped)
+    evaluation = GeneratorEvaluation(cfg, frames, len(real_items), len(fake_items), scores, notes, fad, ndb, conditions, skipped,
+                                     per_class, pitch, [dict(c) for c in combinations] if combinations is not None else None)
     if report is not None:
         _fill_report(report, evaluation, real_items, real_mels, fake_items, fake_mels, cfg, grid_per_value)
     return evaluation
+
+
+def vocode(vocoder, mels: list[torch.Tensor], cfg: MelConfig, batch_size: int = 32) -> list[np.ndarray]:
+    """(n_mels, frames) mels in `cfg` units -> waveforms at cfg.sample_rate through `vocoder`."""
+    waves: list[np.ndarray] = []
+    for start in range(0, len(mels), batch_size):
+        batch = torch.stack(mels[start:start + batch_size]).to(vocoder.device)
+        waves += list(vocoder.synthesize(batch, cfg).cpu().numpy())
+    return waves
+
+
+def embed_waves(waves: list[np.ndarray], sample_rate: int, embedding: AudioEmbedding) -> EmbeddedSet:
+    """Embed waveforms held in memory (resampled to the embedding's rate); no cache: they have no file."""
+    from melwave.audio.io import resample
+
+    rows = [np.asarray(embedding.embed(resample(w, sample_rate, embedding.sample_rate)), dtype=np.float64) for w in waves]
+    return EmbeddedSet(np.concatenate(rows), len(waves), sum(len(w) for w in waves) / sample_rate)
+
+
+def generated_pitch(items: list[SetItem], waves: list[np.ndarray] | None, sample_rate: int, condition: str,
+                    scores: dict, notes: dict, progress: bool | None) -> PitchAccuracy | None:
+    """pYIN pitch accuracy of the generated items labelled with `condition` (vocoded `waves`, else
+    their audio files); recorded as `pitch within 50c` and `pitch median |cents|`."""
+    from melwave.errors import ConfigError
+    from melwave.metrics.note_pitch import note_hz
+
+    chosen, audio = [], []
+    for row, item in enumerate(items):
+        if condition not in item.labels:
+            continue
+        if waves is not None:
+            audio.append(waves[row])
+        elif item.audio is not None:
+            audio.append(load_audio(item.audio, sample_rate).wave)
+        else:
+            continue
+        chosen.append(item.labels[condition])
+    label = "pitch within 50c"
+    if not chosen:
+        scores[label] = math.nan
+        notes[label] = "no generated audio: give a vocoder (--vocoder) or audio files beside the mels"
+        return None
+    try:
+        for name in set(chosen):
+            note_hz(name)
+    except ConfigError as err:
+        scores[label] = math.nan
+        notes[label] = f"{condition} values are not note names ({err})"
+        return None
+    result = pitch_accuracy(list(tqdm(audio, desc="pitch (pYIN)", unit="note", disable=progress is False)), sample_rate, chosen)
+    scores[label], scores["pitch median |cents|"] = result.within, result.median_cents
+    notes[label] = f"pYIN on {result.items} generated notes against their requested {condition}; {result.unvoiced} unvoiced"
+    return result
 
 
 def classify_conditions(classifier: ClassifierSpec, items: list[SetItem], mels: list[torch.Tensor], cfg: MelConfig,
@@ -334,6 +468,18 @@ def _fill_report(report: HtmlReport, evaluation: GeneratorEvaluation, real_items
             audio, _ = report.add_audio(f"{label}-{caption}", loaded.wave, loaded.sample_rate, image=False)
         return Entry(caption, audio, image)
 
+    key = next(iter(evaluation.per_class.values())).key if evaluation.per_class else ()
+    if key:
+        real_by, fake_by = defaultdict(list), defaultdict(list)
+        for item, mel in zip(real_items, real_mels):
+            real_by[class_name(item.labels, key)].append(mel)
+        for item, mel in zip(fake_items, fake_mels):
+            fake_by[class_name(item.labels, key)].append(mel)
+        classes = sorted(c for c in fake_by if c is not None)[:48]
+        rows = [real_by[c][:1] + [None] * (1 - len(real_by[c][:1])) + fake_by[c][:per_value] for c in classes]
+        report.add_picture(f"Grid: {' × '.join(key)} (rows) × samples", mel_grid(rows, cfg),
+                           f"one row per class ({', '.join(classes[:6])}{', …' if len(classes) > 6 else ''}): "
+                           f"a real example, then {per_value} generated")
     names = sorted({n for item in fake_items for n in item.labels})
     for name in names:
         groups: dict[str, list[Entry]] = defaultdict(list)

@@ -28,6 +28,7 @@ from melwave.utils.optional import require
 
 IMAGE_CONFIG = PRESETS["hifigan-22k"]  # every clip is pictured with one analysis, so images compare
 IMAGE_STYLE = ImageStyle(cmap="magma", scale="db", vmin=-70.0, vmax=50.0, size=(160, 400))
+GRID_STYLE = ImageStyle(cmap="magma", scale="db", vmin=-70.0, vmax=50.0, size=(64, 96))  # one cell of a grid
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
@@ -43,6 +44,7 @@ figure.entry img{display:block;width:320px;height:128px}
 figure.entry audio{width:320px;margin-top:.3em}
 figcaption{font-size:.85em}figcaption .metrics{color:#555}
 p.note{color:#555;font-size:.9em}
+figure.picture{margin:.5em 0 1.2em}figure.picture img{max-width:100%;image-rendering:pixelated}
 """
 
 
@@ -64,6 +66,21 @@ document.querySelectorAll('audio').forEach(function(a){a.addEventListener('loade
 
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "item"
+
+
+def mel_grid(rows: Sequence[Sequence[torch.Tensor | None]], cfg: MelConfig, style: ImageStyle = GRID_STYLE,
+             gap: int = 3) -> np.ndarray:
+    """(H, W, 3) uint8 picture of mels (n_mels, frames) in rows × columns, white gaps between; a
+    None cell (a row with fewer samples) stays white."""
+    height, width = style.size
+    columns = max(len(row) for row in rows)
+    picture = np.full((len(rows) * (height + gap) - gap, columns * (width + gap) - gap, 3), 255, np.uint8)
+    for r, row in enumerate(rows):
+        for c, mel in enumerate(row):
+            if mel is not None:
+                top, left = r * (height + gap), c * (width + gap)
+                picture[top:top + height, left:left + width] = render_mel_image(mel, cfg, style)
+    return picture
 
 
 def format_value(value) -> str:
@@ -103,6 +120,7 @@ class HtmlReport:
         self.notes: list[str] = []
         self.tables: list[Table] = []
         self.sections: list[tuple[str, list[tuple[str, list[Entry]]]]] = []
+        self.pictures: list[tuple[str, str, str]] = []  # (title, image path, caption)
         self._used: set[str] = set()
 
     def _unique(self, stem: str, suffix: str) -> str:
@@ -134,6 +152,15 @@ class HtmlReport:
         if len(at_image_rate) < IMAGE_CONFIG.min_samples():
             at_image_rate = np.pad(at_image_rate, (0, IMAGE_CONFIG.min_samples() - len(at_image_rate)))
         return audio, self.add_image(stem, mel_spectrogram(at_image_rate, IMAGE_CONFIG), IMAGE_CONFIG)
+
+    def add_picture(self, title: str, picture: np.ndarray, caption: str = "") -> str:
+        """A titled (H, W, 3) uint8 picture shown after the tables (e.g. `mel_grid`); returns its path."""
+        name = "images/" + self._unique(title, ".png")
+        image = require("PIL.Image", "the HTML report's images").fromarray(np.asarray(picture, dtype=np.uint8))
+        with atomic_path(self.root / name, overwrite=True) as tmp:
+            image.save(tmp, format="PNG")
+        self.pictures.append((title, name, caption))
+        return name
 
     def table(self, table: Table) -> None:
         self.tables.append(table)
@@ -174,6 +201,9 @@ class HtmlReport:
                  f"<style>{_CSS}</style></head><body><h1>{html.escape(self.title)}</h1>"]
         parts += [f"<p class=\"note\">{html.escape(note)}</p>" for note in self.notes]
         parts += [self._table_html(t) for t in self.tables]
+        for title, image, caption in self.pictures:
+            parts.append(f"<h2>{html.escape(title)}</h2><figure class=\"picture\"><img src=\"{html.escape(image)}\" "
+                         f"alt=\"{html.escape(title)}\"><figcaption>{html.escape(caption)}</figcaption></figure>")
         for title, groups in self.sections:
             parts.append(f"<h2>{html.escape(title)}</h2>")
             for name, entries in groups:

@@ -153,14 +153,64 @@ class Vocoder(MelModel):
 
 
 class MelGenerator(MelModel):
-    """forward(z, labels) -> mel (B, n_mels, frames).
+    """generate(labels, z) -> mel (B, n_mels, frames) in `mel_config` units.
 
-    z:      noise (B, z_dim) float.
+    z:      noise (B, z_dim) float; `z_dim` is the family's (a GAN's latent size, or a flow's
+            starting noise n_mels · frames, flattened). Same z and labels, same mel.
     labels: (B, K) long, one value index per condition, in the order of `vocabulary.names`
             (`labels_for({name: value})` builds it from value names).
 
-    `forward` gives the network's (normalised) output; `generate(labels, z=None)` checks the
-    labels and returns mels in `mel_config` units, playable by any vocoder of that MelConfig.
+    `generate(labels, z=None, *, generator=None, **sampling)` checks the labels and returns mels
+    playable by any vocoder of that MelConfig. `sampling` takes only the keywords named in the
+    family's `sampling_options` (e.g. an iterative sampler's `steps`); a family with none samples
+    in one pass, and callers refuse options it does not take rather than dropping them.
     """
 
     family: ClassVar[str] = "generator"
+    sampling_options: ClassVar[tuple[str, ...]] = ()
+    vocabulary: Any  # melwave.models.vocabulary.Vocabulary, set by each family from its config
+    # The {condition: value} combinations its training data left out on purpose (`recipe.data.holdout`),
+    # () if none. Not architecture, so not in the family's config dataclass: it travels as the key
+    # `held_out` of the saved model_config, read and written here for every generator family.
+    held_out: tuple[dict[str, str], ...] = ()
+    HELD_OUT_KEY: ClassVar[str] = "held_out"
+
+    @classmethod
+    def from_config(cls, model_config: Mapping[str, Any] | None, mel_config: MelConfig, *,
+                    path: str = "model_config") -> "MelGenerator":
+        config = dict(model_config or {})
+        held_out = config.pop(cls.HELD_OUT_KEY, None)
+        model = super().from_config(config, mel_config, path=path)
+        if held_out:
+            model.held_out = model.vocabulary.parse_combinations(held_out, source=f"{path}.{cls.HELD_OUT_KEY}")
+        return model
+
+    def config_dict(self) -> dict[str, Any]:
+        config = super().config_dict()
+        if self.held_out:
+            config[self.HELD_OUT_KEY] = [dict(c) for c in self.held_out]
+        return config
+
+    @property
+    def z_dim(self) -> int:
+        """Size of one sample's noise vector (`generate`'s z is (B, z_dim))."""
+        return int(self.config.z_dim)
+
+    def sampling_settings(self, **options: Any) -> dict[str, Any]:
+        """The sampler settings `generate` uses given `options` (those in `sampling_options`; None =
+        the model's stored default), checked with one-line errors before anything is generated."""
+        return {}
+
+    def check_labels(self, labels: Tensor) -> Tensor:
+        """(B, K) indices within this model's vocabulary, as long; otherwise a one-line error."""
+        sizes = torch.tensor(self.vocabulary.sizes, device=labels.device)
+        if labels.ndim != 2 or labels.shape[1] != len(sizes):
+            raise ConfigError(f"labels: expected (B, {len(sizes)}) indices for {list(self.vocabulary.names)}, "
+                              f"got shape {tuple(labels.shape)}")
+        if (labels < 0).any() or (labels >= sizes).any():
+            raise ConfigError(f"labels out of range for {self.vocabulary.describe()}")
+        return labels.long()
+
+    def labels_for(self, conditions: Mapping[str, str], batch: int = 1) -> Tensor:
+        """{name: value} (all conditions) -> (batch, K) indices; unknown names/values list the valid ones."""
+        return torch.tensor([self.vocabulary.encode(dict(conditions), source="conditions")] * batch, dtype=torch.long)

@@ -92,7 +92,12 @@ class GraphGriffinLim(nn.Module):
             return nn.functional.conv_transpose1d(spec, self.inverse_basis, stride=hop)[:, 0] * inverse_envelope
 
         def analyse(signal: Tensor) -> Tensor:
-            return nn.functional.conv1d(signal[:, None], self.forward_basis, stride=hop)
+            # The frame count restated as the input's: the exporter would otherwise derive it from
+            # the signal's length, itself derived from the previous iteration's frames, and its
+            # symbolic shapes would nest one level per unrolled iteration; simplifying them grew
+            # exponentially (6 iterations: 5 min to export, the shipped vocos-22k's 16: > 20 min).
+            spec = nn.functional.conv1d(signal[:, None], self.forward_basis, stride=hop)
+            return spec.reshape(magnitude.shape[0], self.forward_basis.shape[0], frames)
 
         start = torch.cat([torch.cos(angle), torch.sin(angle)], dim=1)
         spec = gl.iterate(torch.cat([magnitude, magnitude], dim=1) * start, magnitude, cfg, frames,

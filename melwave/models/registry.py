@@ -52,6 +52,7 @@ FAMILY_TABLE: dict[str, str] = {
     "parallel-wavegan": "melwave.models.vocoders.pwg:ParallelWaveGAN",
     "pwg-toolkit": "melwave.models.vocoders.pwg:ToolkitVocoder",
     "cwgan": "melwave.models.generators.cwgan:CWGANGenerator",
+    "flow": "melwave.models.generators.flow:FlowGenerator",
     "mel-classifier": "melwave.models.classifier:MelClassifier",
 }
 

@@ -73,3 +73,15 @@ class Vocabulary:
         if missing or extra:
             raise ConfigError(f"{source}: conditions {sorted(labels)} do not match {list(self.names)}")
         return [self[n].index(labels[n]) for n in self.names]
+
+    def parse_combinations(self, data: object, *, source: str = "held_out") -> tuple[dict[str, str], ...]:
+        """A stored list of {condition: value} combinations (e.g. a generator's held-out ones),
+        checked against this vocabulary: every name a condition, every value one of its values."""
+        if not isinstance(data, (list, tuple)) or not all(isinstance(c, dict) and c for c in data):
+            raise ConfigError(f"{source}: expected a list of {{condition: value}} mappings")
+        combinations = []
+        for combination in data:
+            for name, value in combination.items():
+                self[str(name)].index(str(value))  # unknown names and values: errors listing the valid ones
+            combinations.append({str(k): str(v) for k, v in combination.items()})
+        return tuple(combinations)

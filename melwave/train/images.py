@@ -23,3 +23,13 @@ def mel_image(mel: Tensor) -> np.ndarray:
     low, high = np.percentile(values, 1), np.percentile(values, 99.5)
     scaled = np.clip((values - low) / max(high - low, 1e-6), 0, 1)
     return (matplotlib.colormaps["magma"](scaled)[..., :3] * 255).astype(np.uint8)
+
+
+def image_row(mels: list[Tensor], gap: int = 2) -> np.ndarray:
+    """(n_mels, frames) mels side by side with white gaps, e.g. one per value of a condition."""
+    images = [mel_image(m) for m in mels]
+    spacer = np.full((images[0].shape[0], gap, 3), 255, np.uint8)
+    parts: list[np.ndarray] = []
+    for image in images:
+        parts += [image, spacer]
+    return np.concatenate(parts[:-1], axis=1)

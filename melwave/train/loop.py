@@ -208,9 +208,13 @@ def _run(config: RunConfig, data_dir, run_dir: Path, info: dist_utils.Distribute
     sampler = ResumableBatchSampler(len(train_set), train_cfg.batch_size, seed=sampler_seed, rank=info.rank,
                                     world_size=info.world_size, start_batch=state.data_position,
                                     keyed=getattr(train_set, "keyed", False))
+    # Its own generator: starting to iterate draws the workers' base seed, which from the global
+    # stream would shift every random draw of a resumed run's train_step (noise, diffusion times)
+    # against the run it continues. Batches come from the sampler, so the data is unaffected.
     loader = torch.utils.data.DataLoader(train_set, batch_sampler=sampler, collate_fn=recipe.collate,
                                          num_workers=train_cfg.num_workers, pin_memory=info.device.type == "cuda",
-                                         persistent_workers=train_cfg.num_workers > 0)
+                                         persistent_workers=train_cfg.num_workers > 0,
+                                         generator=torch.Generator().manual_seed(train_cfg.seed + info.rank))
     writer = _writer(run_dir) if info.is_main else None
     if info.is_main:
         n_params = {k: sum(p.numel() for p in m.parameters()) for k, m in recipe.modules.items()}

@@ -71,7 +71,7 @@ def unwrap(module: nn.Module) -> nn.Module:
 class Recipe(abc.ABC):
     """One family's training step, plugged into melwave.train.loop.train.
 
-    Subclasses set `name` (the `recipe.name` value in configs that selects them) and `Options`
+    Subclasses set `name` (the `recipe.name` value in configs that selects them), `trains` and `Options`
     (a frozen dataclass: the schema of the config's `recipe:` section), and fill in
     `self.modules`, `self.optimizers`, `self.schedulers` in `build()`.
 
@@ -82,6 +82,9 @@ class Recipe(abc.ABC):
 
     name: ClassVar[str] = ""
     Options: ClassVar[type] = type(None)
+    # What the recipe produces: "vocoder" | "generator" | "classifier"; the `melwave train KIND`
+    # command that runs it (commands refuse a config whose recipe makes something else).
+    trains: ClassVar[str] = ""
 
     def __init__(self, config: Any, context: RecipeContext):
         self.config = config          # the resolved run config (melwave.train.config.RunConfig)
@@ -191,3 +194,13 @@ def get_recipe(name: str) -> type[Recipe]:
     if name not in _RECIPES:
         raise ConfigError(f"recipe.name={name!r}: unknown recipe; known: {sorted(_RECIPES)}")
     return _RECIPES[name]
+
+
+def require_trains(config: Any, kind: str, *, where: str) -> None:
+    """Refuse a run config whose recipe does not produce a `kind` (what `melwave train KIND` checks)."""
+    from melwave.errors import ConfigError
+
+    if get_recipe(config.recipe.name).trains != kind:
+        fitting = sorted(name for name, cls in _RECIPES.items() if cls.trains == kind)
+        raise ConfigError(f"{where}: recipe.name={config.recipe.name!r} does not train a {kind}; "
+                          f"expected one of {fitting}")

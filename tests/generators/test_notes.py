@@ -10,7 +10,7 @@ import soundfile as sf
 
 from melwave.cli import main
 from melwave.data.labelled import scan_labelled
-from melwave.data.notes import NotesSpec, build_notes, note_number
+from melwave.data.notes import NOTES_PRESETS, NotesSpec, build_notes, chromatic, note_number
 from melwave.errors import ConfigError, OutputExistsError
 
 SPEC = NotesSpec(instruments=("trumpet",), pitches=("C4", "C5"), velocities=("soft", "loud"), takes=2,
@@ -66,3 +66,44 @@ def test_dataset_notes_cli(tmp_path, capsys):
     assert (out / "instrument=flute" / "pitch=A4" / "velocity=loud" / "take1.wav").exists()
     assert main(["dataset", "notes", str(out)]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_default_is_nsynth_like_and_small_is_the_shipped_models_data():
+    full = NotesSpec()
+    assert full == NOTES_PRESETS["full"] and len(full.instruments) >= 8 and len(full.pitches) >= 24 and full.takes >= 4
+    assert full.pitches[:3] == ("C3", "C#3", "D3") and full.pitches[-1] == "B5" and len(full.pitches) == 36
+    assert full.tuning > 0 and len(full) == 8 * 36 * 3 * 4
+    small = NOTES_PRESETS["small"]
+    assert len(small) == 240 and small.tuning == 0 and small.reverb == 0
+    assert chromatic("B3", "C#4") == ("B3", "C4", "C#4")
+    with pytest.raises(ConfigError, match="tuning=80"):
+        NotesSpec(tuning=80)
+
+
+def test_tuning_and_reverb_change_the_takes_deterministically(tmp_path):
+    librosa = pytest.importorskip("librosa")
+    tuned = NotesSpec(**{**SPEC.__dict__, "pitches": ("A4",), "velocities": ("loud",), "duration": 0.6, "hold": (0.4, 0.45),
+                         "tuning": 40.0, "reverb": 0.5, "takes": 3})
+    build_notes(tmp_path / "a", tuned, progress=False)
+    build_notes(tmp_path / "b", tuned, progress=False)
+    assert files(tmp_path / "a") == files(tmp_path / "b")
+    cents = []
+    for take in range(3):
+        wave, rate = sf.read(tmp_path / "a" / "instrument=trumpet" / "pitch=A4" / "velocity=loud" / f"take{take}.wav")
+        f0, voiced, _ = librosa.pyin(wave.astype(np.float32), fmin=300, fmax=600, sr=rate, resolution=0.02)
+        cents.append(1200 * np.log2(np.median(f0[voiced]) / 440.0))
+    assert max(cents) - min(cents) > 10 and max(abs(c) for c in cents) < 50   # detuned differently, within ±40 (+ the font's own)
+
+
+def test_dataset_notes_cli_preset_and_ranges():
+    from melwave.cli.dataset import spec_from_args
+    import argparse
+
+    def args(**given):
+        base = dict(preset="full", seed=None, instruments=None, pitches=None, velocities=None, takes=None, duration=None,
+                    tuning=None, reverb=None)
+        return argparse.Namespace(**{**base, **given})
+
+    assert spec_from_args(args(preset="small")) == NOTES_PRESETS["small"]
+    assert spec_from_args(args()) == NotesSpec()
+    assert spec_from_args(args(pitches=["A3..C4"], takes=2)).pitches == ("A3", "A#3", "B3", "C4")

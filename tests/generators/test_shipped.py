@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from melwave.data.labelled import LabelledDataConfig, LabelledMels
-from melwave.data.notes import NotesSpec, build_notes
+import dataclasses
+
+from melwave.data.notes import NOTES_PRESETS, build_notes
 from melwave.inference.generate import SHIPPED, load_generator, shipped_generators
 from melwave.models.classifier import load_classifier
 
@@ -17,7 +19,7 @@ pytestmark = pytest.mark.skipif(SHIPPED not in shipped_generators(), reason="no 
 def test_shipped_model_loads_with_the_notes_vocabulary():
     model = load_generator()
     assert model.name == SHIPPED
-    assert {c.name: c.values for c in model.vocabulary.conditions} == NotesSpec().conditions
+    assert {c.name: c.values for c in model.vocabulary.conditions} == NOTES_PRESETS["small"].conditions  # it was trained on the small preset
     mel = model.generate(torch.tensor([[0, 0, 0], [3, 4, 2]]), generator=torch.Generator().manual_seed(0))
     assert mel.shape == (2, 80, model.frames) and torch.isfinite(mel).all()
 
@@ -27,7 +29,7 @@ def test_shipped_model_follows_its_conditions(tmp_path):
     model = load_generator()
     classifier = load_classifier(shipped_generators()[SHIPPED].parent / "classifier.safetensors")
     # The classifier itself is right on real notes (a fresh render with another seed: unseen takes).
-    build_notes(tmp_path / "real", NotesSpec(seed=99, takes=1))
+    build_notes(tmp_path / "real", dataclasses.replace(NOTES_PRESETS["small"], seed=99, takes=1))
     real = LabelledMels.from_folder(tmp_path / "real", model.mel_config, frames=model.frames, data=LabelledDataConfig())
     real_mels = torch.stack([real[i][0] for i in range(len(real))])
     real_acc = classifier.accuracy(real_mels, real.labels)

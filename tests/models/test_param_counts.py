@@ -55,6 +55,23 @@ def _cwgan_source(preset: str, conditions: tuple, mel: str):
     return lambda: cls(dataclasses.replace(cls.named_configs[preset], conditions=conditions), PRESETS[mel])
 
 
+def _flow_small_notes():
+    """The `flow` family's `small` preset with the notes vocabulary (8 instruments × 24 pitches × 3 velocities)."""
+    import dataclasses
+
+    cls = family_class("flow")
+    notes = tuple({"name": n, "values": [str(i) for i in range(k)]} for n, k in (("instrument", 8), ("pitch", 24), ("velocity", 3)))
+    return lambda: cls(dataclasses.replace(cls.named_configs["small"], conditions=notes), PRESETS["hifigan-22k"])
+
+
+# No flow model is published yet: its `small` preset counted by hand from flow.py's architecture
+# (80 mels, 64 frames, dim 192, MLP 576, 6 blocks of kernel 7, cond 256, 64 time features).
+_FLOW_SMALL = (80 * 192 + 192 + 192 * 64                       # 1×1 conv in, position embedding
+               + 64 * 256 + 256 + 256 * 256 + 256              # time MLP
+               + (9 + 25 + 4) * 256                            # label embeddings, one null row each
+               + 6 * (192 * 7 + 192 + 2 * 192 + 192 * 576 + 576 + 576 * 192 + 192 + 256 * 3 * 192 + 3 * 192)  # blocks
+               + 2 * 192 + 192 * 80 + 80)                      # final norm, 1×1 conv out
+
 # family -> [(what is built, how it is counted, published count (or where to read it), relative tolerance, source)]
 PUBLISHED: dict[str, list[tuple]] = {
     "hifigan": [("v1", param_count, 13.92e6, 0.005, "Kong et al. 2020 (HiFi-GAN), Table 1"),
@@ -81,6 +98,7 @@ PUBLISHED: dict[str, list[tuple]] = {
               (_cwgan_source("source", _DRILL, "cwgan-22k"), param_count, 7_490_544, 0, "DeepMelSpectrogramGenerator code"),
               (_cwgan_source("strips-source", _DRILL[1:], "cwgan-strips-22k"), param_count, 8 * 5_776_704, 0,
                "DeepMelSpectrogramGenerator code")],
+    "flow": [(_flow_small_notes(), param_count, _FLOW_SMALL, 0, "flow.py's architecture, counted by hand")],
     "mel-classifier": [(_shipped("mel-classifier", "cwgan-notes/classifier.safetensors"), param_count,
                         lambda: _card_count(PRETRAINED / "cwgan-notes" / "README.md", "Classifier"), 0, "cwgan-notes model card")],
 }

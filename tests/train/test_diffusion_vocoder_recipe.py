@@ -44,12 +44,12 @@ def test_ema_is_tracked_checkpointed_and_exported():
     live = network.state_dict()
     key = next(k for k, v in live.items() if v.dtype.is_floating_point and not torch.equal(v, initial[k]))
     # EMA lies strictly between where the weights started and where they are now.
-    assert not torch.equal(recipe.ema[key], live[key]) and not torch.equal(recipe.ema[key], initial[key])
+    assert not torch.equal(recipe.ema.shadow[key], live[key]) and not torch.equal(recipe.ema.shadow[key], initial[key])
     exported = recipe.export_model()
-    assert torch.equal(exported.network.state_dict()[key], recipe.ema[key])
+    assert torch.equal(exported.network.state_dict()[key], recipe.ema.shadow[key])
     fresh = make(["recipe.ema_decay=0.5"])
     fresh.load_extra_state(recipe.extra_state())
-    assert torch.equal(fresh.ema[key], recipe.ema[key])
+    assert torch.equal(fresh.ema.shadow[key], recipe.ema.shadow[key])
     # Without EMA the live weights are exported.
     plain = make(["recipe.ema_decay=null"])
     plain.train_step(0.1 * torch.randn(2, 2048), TrainState())

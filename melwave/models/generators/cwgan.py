@@ -21,7 +21,7 @@ and are crossfaded linearly there, so the seams don't click.
 
 The network works on normalised values (unless `normalised: false`, as the source's models,
 which output raw linear power mels); `generate` de-normalises with the per-bin statistics the
-model stores (buffers `mel_mean`, `mel_std`) into the model's `MelConfig` units, so any vocoder
+model stores (`generators.statistics`: buffers `mel_mean`, `mel_std`) into the model's `MelConfig` units, so any vocoder
 made for that MelConfig can play the result.
 """
 
@@ -31,7 +31,6 @@ import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +39,7 @@ from torch import Tensor, nn
 from melwave.audio.config import MelConfig
 from melwave.errors import ConfigError
 from melwave.models.base import MelGenerator
+from melwave.models.generators.statistics import MelStatistics
 from melwave.models.vocabulary import Vocabulary
 
 # Toggling the oneDNN flag (GroupedConvTranspose2d) makes torch warn about Intel-GPU TF32 each time.
@@ -256,7 +256,7 @@ def cut_strips(mel: Tensor, strips: int, overlap: int) -> Tensor:
     return mel.unfold(-1, width, width - overlap).permute(0, 2, 1, 3)
 
 
-class CWGANGenerator(MelGenerator):
+class CWGANGenerator(MelStatistics, MelGenerator):
     """labels (B, K) long + z (B, z_dim) -> normalised mel (B, n_mels, frames) (`forward`),
     or de-normalised mel in `mel_config` units (`generate`)."""
 
@@ -293,10 +293,7 @@ class CWGANGenerator(MelGenerator):
             for cin, cout, k, s in layers)
         self.norms = nn.ModuleList(nn.BatchNorm2d(groups * cout) for cout in widths[1:-1])
         # Normalisation statistics of the training mels, per mel bin (set by the recipe).
-        self.register_buffer("mel_mean", torch.zeros(mel_config.n_mels))
-        self.register_buffer("mel_std", torch.ones(mel_config.n_mels))
-        # How many mel frames the statistics came from; 0 until the recipe sets them.
-        self.register_buffer("stats_frames", torch.zeros((), dtype=torch.long))
+        self.register_statistics(mel_config.n_mels)
         self.register_buffer("windows", crossfade_windows(groups, config.strip_frames, config.strip_overlap), persistent=False)
         init_weights(self)
 
@@ -304,21 +301,10 @@ class CWGANGenerator(MelGenerator):
     def frames(self) -> int:
         return self.config.frames
 
-    def set_statistics(self, mean: Tensor, std: Tensor, frames: int) -> None:
-        """Store per-bin (n_mels,) mean and std of `frames` training mel frames (mel_config units)."""
-        self.mel_mean.copy_(mean)
-        self.mel_std.copy_(std)
-        self.stats_frames.fill_(int(frames))
-
-    def normalize(self, mel: Tensor) -> Tensor:
-        if not self.config.normalised:
-            return mel
-        return (mel - self.mel_mean[:, None]) / self.mel_std[:, None]
-
-    def denormalize(self, values: Tensor) -> Tensor:
-        if not self.config.normalised:  # the network's output is already in mel_config units
-            return values
-        return values * self.mel_std[:, None] + self.mel_mean[:, None]
+    @property
+    def uses_statistics(self) -> bool:
+        # `normalised: false`: the network's output is already in mel_config units (the source).
+        return self.config.normalised
 
     def strips_forward(self, z: Tensor, labels: Tensor) -> Tensor:
         """(B, z_dim), (B, K) -> (B, G, n_mels, strip_frames): every strip in one pass."""
@@ -342,30 +328,13 @@ class CWGANGenerator(MelGenerator):
         strips = self.strips_forward(z, labels)
         return join_strips(strips, self.config.strip_overlap, self.windows)
 
-    def check_labels(self, labels: Tensor) -> Tensor:
-        sizes = torch.tensor(self.vocabulary.sizes, device=labels.device)
-        if labels.ndim != 2 or labels.shape[1] != len(sizes):
-            raise ConfigError(f"labels: expected (B, {len(sizes)}) indices for {list(self.vocabulary.names)}, "
-                              f"got shape {tuple(labels.shape)}")
-        if (labels < 0).any() or (labels >= sizes).any():
-            raise ConfigError(f"labels out of range for {self.vocabulary.describe()}")
-        return labels.long()
-
     @torch.no_grad()
     def generate(self, labels: Tensor, z: Tensor | None = None, *, generator: torch.Generator | None = None) -> Tensor:
         """(B, K) label indices -> (B, n_mels, frames) in mel_config units (eval mode)."""
         labels = self.check_labels(labels.to(self.device))
         if z is None:
             z = torch.randn(labels.shape[0], self.config.z_dim, generator=generator).to(self.device)
-        mel = self.denormalize(self(z.to(self.device), labels))
-        if self.mel_config.compression == "log":
-            # Nothing is quieter than the analysis floor; values below it are generator noise.
-            mel = mel.clamp(min=float(torch.log(torch.tensor(self.mel_config.log_clamp))))
-        return mel
-
-    def labels_for(self, conditions: Mapping[str, str], batch: int = 1) -> Tensor:
-        """{name: value} (all conditions) -> (batch, K) indices; unknown names/values list the valid ones."""
-        return torch.tensor([self.vocabulary.encode(dict(conditions), source="conditions")] * batch, dtype=torch.long)
+        return self.to_mel_units(self(z.to(self.device), labels))
 
 
 def split_strips(model: CWGANGenerator) -> list[CWGANGenerator]:

@@ -52,6 +52,7 @@ def default_run_config(overrides: list[str] = ()) -> Any:
 @register_recipe
 class ClassifierRecipe(Recipe):
     name = "classifier"
+    trains = "classifier"
     Options = ClassifierOptions
 
     def build(self) -> None:

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from melwave.audio.features import MelExtractor
 from melwave.errors import ConfigError
+from melwave.train.ema import EMA
 from melwave.train.recipe import Recipe, Validation, register_recipe, unwrap
 from melwave.train.recipes.vocoder_common import (
     VocoderValidation, build_vocoder, exported_copy, load_pretrained_into, vocoder_datasets,
@@ -46,6 +47,7 @@ class DiffusionOptions:
 @register_recipe
 class DiffusionVocoderRecipe(Recipe):
     name = "diffusion"
+    trains = "vocoder"
     Options = DiffusionOptions
 
     def build(self) -> None:
@@ -59,8 +61,7 @@ class DiffusionVocoderRecipe(Recipe):
         self.optimizers = {"generator": self.make_optimizer(model.network.parameters())}
         self.schedulers = {"generator": self.make_scheduler(self.optimizers["generator"])}
         self.extractor = MelExtractor(self.config.mel).to(self.device)
-        self.ema = ({k: v.detach().clone() for k, v in model.network.state_dict().items()}
-                    if options.ema_decay is not None else None)
+        self.ema = EMA(model.network) if options.ema_decay is not None else None
         self.validation = VocoderValidation(self.config.mel, self.device, options.validation_samples)
 
     def wrap(self, wrap_module) -> None:
@@ -73,7 +74,7 @@ class DiffusionVocoderRecipe(Recipe):
     def init_from(self, source: str) -> None:
         load_pretrained_into(self.modules["generator"], source, self.config.mel)
         if self.ema is not None:
-            self.ema = {k: v.detach().clone() for k, v in self.modules["generator"].network.state_dict().items()}
+            self.ema = EMA(self.modules["generator"].network)
 
     def train_step(self, batch: Tensor, state: TrainState) -> dict[str, float]:
         options: DiffusionOptions = self.config.recipe.options
@@ -94,32 +95,23 @@ class DiffusionVocoderRecipe(Recipe):
         grad_norm = self.clip_gradients(model.network)
         optimizer.step()
         self.step_schedulers(state)
-        self._update_ema(options.ema_decay)
+        if self.ema is not None:
+            self.ema.update(self.modules["generator"].network, options.ema_decay)
         return {"loss": loss.item(), "grad_norm": grad_norm, "lr": optimizer.param_groups[0]["lr"]}
-
-    @torch.no_grad()
-    def _update_ema(self, decay: float | None) -> None:
-        if self.ema is None:
-            return
-        for key, value in self.modules["generator"].network.state_dict().items():
-            if value.dtype.is_floating_point:
-                self.ema[key].mul_(decay).add_(value.detach(), alpha=1 - decay)
-            else:
-                self.ema[key].copy_(value)
 
     # --- EMA in checkpoints, validation and export ----------------------------------------
     def extra_state(self) -> dict:
-        return {"ema": self.ema} if self.ema is not None else {}
+        return {"ema": self.ema.shadow} if self.ema is not None else {}
 
     def load_extra_state(self, state: dict) -> None:
         if self.ema is not None and "ema" in state:
-            self.ema = {k: v.to(self.device) for k, v in state["ema"].items()}
+            self.ema.load(state["ema"], self.device)
 
     def _inference_model(self):
         """A copy of the vocoder carrying the EMA weights (or the live ones without EMA)."""
         model = exported_copy(unwrap(self.modules["generator"]))
         if self.ema is not None:
-            model.network.load_state_dict({k: v.cpu() for k, v in self.ema.items()})
+            self.ema.copy_to(model.network)
         return model
 
     def validate(self, batches: Iterable[Tensor], state: TrainState) -> Validation:

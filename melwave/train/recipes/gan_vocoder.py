@@ -58,6 +58,7 @@ class GANOptions:
 @register_recipe
 class GANVocoderRecipe(Recipe):
     name = "gan"
+    trains = "vocoder"
     Options = GANOptions
 
     def build(self) -> None:

@@ -26,7 +26,6 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -36,9 +35,9 @@ from melwave.errors import ConfigError
 from melwave.losses.gradient_penalty import interpolate, penalty_from_scores
 from melwave.models.generators.critic import Critic, CriticConfig
 from melwave.models.generators.cwgan import CWGANGenerator
-from melwave.models.vocabulary import Vocabulary
-from melwave.train.images import mel_image
+from melwave.train.images import image_row
 from melwave.train.recipe import Recipe, Validation, register_recipe, unwrap
+from melwave.train.recipes.generator_common import condition_grids, generator_datasets
 from melwave.train.state import TrainState
 
 
@@ -59,19 +58,10 @@ class WGANGPOptions:
             raise ConfigError(f"gp_weight={self.gp_weight}: expected >= 0")
 
 
-def image_row(mels: list[Tensor], gap: int = 2) -> np.ndarray:
-    """Side by side with white gaps: one image per value of a condition."""
-    images = [mel_image(m) for m in mels]
-    spacer = np.full((images[0].shape[0], gap, 3), 255, np.uint8)
-    parts: list[np.ndarray] = []
-    for image in images:
-        parts += [image, spacer]
-    return np.concatenate(parts[:-1], axis=1)
-
-
 @register_recipe
 class WGANGPRecipe(Recipe):
     name = "wgan-gp"
+    trains = "generator"
     Options = WGANGPOptions
 
     def build(self) -> None:
@@ -99,18 +89,7 @@ class WGANGPRecipe(Recipe):
         return unwrap(self.modules["generator"])
 
     def datasets(self, data_dir: Any) -> tuple[LabelledMels, LabelledMels | None]:
-        if data_dir is None:
-            raise ConfigError("the wgan-gp recipe needs --data DIR (a labelled folder of audio)")
-        options: WGANGPOptions = self.config.recipe.options
-        generator = self.generator
-        full = LabelledMels.from_folder(data_dir, self.config.mel, frames=generator.frames, data=options.data,
-                                        vocabulary=generator.vocabulary)
-        train_set, val_set = full.split(self.config.data.validation_clips, seed=self.config.data.split_seed)
-        if int(generator.stats_frames) == 0:
-            # Once per run: a resumed run keeps the statistics its checkpoint holds.
-            mean, std, frames = train_set.statistics()
-            generator.set_statistics(mean.to(self.device), std.to(self.device), frames)
-        return train_set, val_set
+        return generator_datasets(self.config, data_dir, self.generator)
 
     def train_step(self, batch: tuple[Tensor, Tensor], state: TrainState) -> dict[str, float]:
         options: WGANGPOptions = self.config.recipe.options
@@ -188,22 +167,9 @@ class WGANGPRecipe(Recipe):
             # that the generator is not drifting in level or timbre.
             "envelope_l1": float((real_norm.mean(dim=(0, 2)) - fake_norm.mean(dim=(0, 2))).abs().mean()),
         }
-        result.images = self.condition_grids(labels[0], noise_seed=options.grid_seed)
+        result.images = condition_grids(generator, labels[0], noise_seed=options.grid_seed)
         result.images["real_examples"] = image_row([m for m in reals[:6]])
         return result
-
-    def condition_grids(self, base: Tensor, *, noise_seed: int) -> dict[str, np.ndarray]:
-        """For each condition, one image: a generated mel per value, other conditions as `base`."""
-        generator = self.generator
-        vocabulary: Vocabulary = generator.vocabulary
-        z = torch.randn(1, generator.config.z_dim, generator=torch.Generator().manual_seed(noise_seed)).to(self.device)
-        images = {}
-        for k, condition in enumerate(vocabulary.conditions):
-            labels = base.repeat(len(condition.values), 1)
-            labels[:, k] = torch.arange(len(condition.values), device=labels.device)
-            mels = generator.generate(labels, z.expand(len(condition.values), -1))
-            images[f"by_{condition.name}/{'_'.join(condition.values)}"] = image_row(list(mels))
-        return images
 
     def export_model(self) -> CWGANGenerator:
         return copy.deepcopy(self.generator).cpu().eval()
