@@ -83,6 +83,43 @@ def test_strips_batched_equals_sequential(train_mode):
     assert changed.nonzero().flatten().tolist() == list(range(2 * stride, 2 * stride + width))
 
 
+def _perturbed(model: CWGANGenerator) -> CWGANGenerator:
+    """Non-trivial biases, norm affines and running statistics, so every fold is exercised."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+        for norm in model.modules():
+            if isinstance(norm, nn.BatchNorm2d):
+                norm.running_mean.uniform_(-0.2, 0.2)
+                norm.running_var.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+@pytest.mark.float_sensitive
+@pytest.mark.parametrize("preset,mel", [("small", "hifigan-22k"), ("strips", "hifigan-22k"), ("debug", "hifigan-22k"),
+                                        ("strips-debug", "hifigan-22k"), ("source", "cwgan-22k-log"),
+                                        ("strips-source", "cwgan-22k-log")])
+def test_folded_inference_form_equals_the_layers(preset, mel):
+    # Eval + no_grad runs the folded form (BatchNorm in the weights, label embeddings as tables);
+    # with autograd on the same model runs its layers. Same function within float rounding.
+    torch.manual_seed(0)
+    model = _perturbed(CWGANGenerator(dataclasses.replace(CONFIGS[preset], conditions=CONDITIONS), PRESETS[mel]))
+    z, y = torch.randn(4, model.config.z_dim), labels(4)
+    layers = model(z, y).detach()
+    with torch.no_grad():
+        folded = model(z, y)
+    assert folded.shape == layers.shape
+    assert (folded - layers).abs().max() <= 1e-5 * layers.abs().max()
+    # New weights (an optimizer step, a loaded checkpoint) rebuild the folded form.
+    with torch.no_grad():
+        model.ups[0].weight.mul_(1.5)
+        model.norms[0].running_var.mul_(2.0) if len(model.norms) else None
+        again = model(z, y)
+    layers = model(z, y).detach()
+    assert (again - folded).abs().max() > 1e-3 * layers.abs().max()
+    assert (again - layers).abs().max() <= 1e-5 * layers.abs().max()
+
+
 def test_crossfade_sums_to_one_and_cut_inverts_join_without_overlap():
     windows = crossfade_windows(5, 12, 4)
     joined = join_strips(torch.ones(1, 5, 1, 12), 4, windows)

@@ -153,7 +153,7 @@ def test_explicit_mel_config_differing_from_a_trained_vocoder_is_an_error():
     assert load_vocoder("hifigan-universal", mel_config=PRESETS["hifigan-22k"]).mel_config == PRESETS["hifigan-22k"]
 
 
-@pytest.mark.parametrize("name", ["hifigan-ljspeech", "vocos-22k", "hifigan-v3-22k"])
+@pytest.mark.parametrize("name", ["hifigan-ljspeech", "vocos-22k"])
 def test_every_named_trained_vocoder_refuses_another_mel_config(name):
     if name not in available_vocoders():
         pytest.skip(f"{name} is not installed here")

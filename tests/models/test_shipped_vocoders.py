@@ -68,8 +68,8 @@ def test_shipped_model_is_trained(name):
 
     (trained_l1, trained_mr), (untrained_l1, untrained_mr) = scores(vocoder), scores(untrained)
     # Measured on the example (4 s): vocos-22k MR-STFT 2.19 vs 3.18 untrained, mel-L1 0.192 vs
-    # 0.192 (its untrained self is Griffin-Lim, already good below fmax); hifigan-v3-22k MR-STFT
-    # 3.11 vs 5.02, mel-L1 1.07 vs 4.26. The bounds leave room for float16 storage, not for an
+    # 0.192 (its untrained self is Griffin-Lim, already good below fmax); the retired hifigan-v3-22k
+    # MR-STFT 3.11 vs 5.02, mel-L1 1.07 vs 4.26. The bounds leave room for float16 storage, not for an
     # untrained or broken model.
     assert trained_mr < 0.8 * untrained_mr, (trained_mr, untrained_mr)
     starts_as_a_vocoder = getattr(vocoder.config, "prior", "none") != "none"

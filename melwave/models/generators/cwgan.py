@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from dataclasses import dataclass
 
 import torch
@@ -39,11 +38,10 @@ from torch import Tensor, nn
 from melwave.audio.config import MelConfig
 from melwave.errors import ConfigError
 from melwave.models.base import MelGenerator
+from melwave.models.generators.cwgan_fused import FusedCWGAN, conv_transpose
 from melwave.models.generators.statistics import MelStatistics
 from melwave.models.vocabulary import Vocabulary
 
-# Toggling the oneDNN flag (GroupedConvTranspose2d) makes torch warn about Intel-GPU TF32 each time.
-warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
 
 
 class ConvStack:
@@ -204,9 +202,8 @@ class GroupedConvTranspose2d(nn.Module):
     per channel group: (B, G·cin, H, W) -> (B, G·cout, sh·H, sw·W), weights laid out as
     nn.ConvTranspose2d(groups=G).
 
-    oneDNN (mkldnn) runs grouped transposed convolutions of these small sizes 2-3× slower than
-    PyTorch's native kernel on CPU (measured on the strips sizes), so this layer turns it off for
-    its own call; on GPUs the flag has no effect.
+    On a CPU the kernel is chosen by the layer's width (`cwgan_fused.conv_transpose`): oneDNN is
+    2-4× slower than PyTorch's own kernel for the narrow layers and faster for the wide ones.
     """
 
     def __init__(self, groups: int, in_channels: int, out_channels: int, kernel: tuple[int, int] = (4, 4),
@@ -219,10 +216,7 @@ class GroupedConvTranspose2d(nn.Module):
         nn.init.normal_(self.weight, 0.0, 0.02)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.device.type == "cpu":
-            with torch.backends.mkldnn.flags(enabled=False):
-                return F.conv_transpose2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding, groups=self.groups)
-        return F.conv_transpose2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding, groups=self.groups)
+        return conv_transpose(x, self.weight, self.bias, self.stride, self.padding, self.groups)
 
 
 def crossfade_windows(strips: int, width: int, overlap: int) -> Tensor:
@@ -307,7 +301,13 @@ class CWGANGenerator(MelStatistics, MelGenerator):
         return self.config.normalised
 
     def strips_forward(self, z: Tensor, labels: Tensor) -> Tensor:
-        """(B, z_dim), (B, K) -> (B, G, n_mels, strip_frames): every strip in one pass."""
+        """(B, z_dim), (B, K) -> (B, G, n_mels, strip_frames): every strip in one pass.
+
+        In eval mode without autograd this runs the folded form (`cwgan_fused`), rebuilt whenever
+        a weight or running statistic changed; the same function within float rounding.
+        """
+        if not self.training and not torch.is_grad_enabled():
+            return self._fused_form()(z, labels)
         groups, c0 = self.config.strips, self.config.channels[0]
         batch = z.shape[0]
         if self.label_embeddings:
@@ -322,6 +322,16 @@ class CWGANGenerator(MelStatistics, MelGenerator):
             if i < len(self.norms):
                 x = F.leaky_relu(self.norms[i](x), self.config.slope)
         return x  # (B, G, n_mels, S): one output channel per group
+
+    def _fused_form(self) -> FusedCWGAN:
+        # Any in-place update (optimizer step, load_state_dict) bumps a tensor's version; .to()
+        # makes new tensors: either way the key changes and the folded form is rebuilt.
+        key = tuple((t.data_ptr(), t._version) for t in (*self.parameters(), *self.buffers()))
+        cached = self.__dict__.get("_fused_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, FusedCWGAN.from_model(self))
+            self.__dict__["_fused_cache"] = cached
+        return cached[1]
 
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
         """Normalised mel (B, n_mels, frames)."""
