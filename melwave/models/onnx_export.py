@@ -314,7 +314,7 @@ def export_onnx(model: Vocoder, path: str | Path, *, overwrite: bool = False, op
     iterations = _unrolled_iterations(model)
     if iterations >= 8:
         # Every Griffin-Lim iteration becomes a copy of the STFT/iSTFT subgraph: tracing grows with
-        # them (measured on 2 CPU cores: the shipped vocos-22k's 16 in ~40 s, griffinlim's 32 in ~50 s).
+        # them (measured on 2 CPU cores: the shipped vocos-22k's 16 in ~40 s, griffinlim's 32, in float64, in ~60 s).
         logging.getLogger("melwave").warning(
             "export: unrolling %d Griffin-Lim iterations into the graph; this takes about a minute on a CPU", iterations)
     return atomic_write_bytes(path, export_bytes(model, opset=opset, source=source, check=check), overwrite=overwrite)

@@ -135,15 +135,17 @@ def test_crossfade_sums_to_one_and_cut_inverts_join_without_overlap():
 @pytest.mark.parametrize("kernel, stride, padding, bias", [((4, 4), (2, 2), (1, 1), True),
                                                            ((8, 4), (4, 2), (2, 1), False),   # the source's strips
                                                            ((4, 1), (2, 1), (1, 0), False)])
-def test_grouped_transposed_conv_equals_pytorch(groups, kernel, stride, padding, bias):
+@pytest.mark.parametrize("batch, grad", [(2, True), (1, True), (1, False)])  # batch 1 without autograd: one bmm + col2im
+def test_grouped_transposed_conv_equals_pytorch(groups, kernel, stride, padding, bias, batch, grad):
     torch.manual_seed(1)
     mine = GroupedConvTranspose2d(groups, 5, 7, kernel, stride, bias=bias)
     reference = nn.ConvTranspose2d(5 * groups, 7 * groups, kernel, stride, padding, groups=groups, bias=bias)
     reference.load_state_dict(mine.state_dict())
-    x = torch.randn(2, 5 * groups, 3, 4)
-    out = mine(x)
-    assert out.shape == (2, 7 * groups, 3 * stride[0], 4 * stride[1])
-    # Two kernels (native vs oneDNN) summing the same products in another order: float rounding.
+    x = torch.randn(batch, 5 * groups, 3, 4)
+    with torch.set_grad_enabled(grad):
+        out = mine(x)
+    assert out.shape == (batch, 7 * groups, 3 * stride[0], 4 * stride[1])
+    # Other kernels (native, oneDNN, bmm + col2im) summing the same products in another order: float rounding.
     torch.testing.assert_close(out, reference(x), atol=1e-5, rtol=1e-5)
 
 

@@ -154,8 +154,11 @@ CONFIGS: dict[str, CWGANConfig] = {
     # Linear (no bias, no norm) -> 512×4×4; 5 bias-free transposed convs 514..64 -> 1.
     "source": CWGANConfig(frames=128, z_dim=64, channels=(512, 512, 256, 128, 64), project_bias=False,
                           project_norm=False, conv_bias=False),
-    # Strips: 8 small generators, 80 × 16 frames each, overlapping by 4 frames (100 frames in all).
-    "strips": CWGANConfig(frames=100, z_dim=64, channels=(64, 32, 16), cond_embed=16, strips=8, strip_overlap=4),
+    # Strips: 8 small generators, 80 × 16 frames each, overlapping by 4 frames (100 frames in all),
+    # channels 32-16-8: 0.67M parameters in all, the deep `small` model's budget (0.61M). The earlier
+    # 64-32-16 strips had 2.5× that (1.50M, most of it the Linear's 10,240 outputs, whose weights a
+    # batch-1 call reads from memory) and ran slower than the deep model (benchmarks/strips.py).
+    "strips": CWGANConfig(frames=100, z_dim=64, channels=(32, 16, 8), cond_embed=16, strips=8, strip_overlap=4),
     # Its strips model (shallow_CWGANGP.py): 8 × (128 × 16), no seam handling; per strip z ->
     # 512×4×4 -> ConvT (8,4)/(4,2) -> 256 -> (8,4)/(4,2) -> 128 -> (4,1)/(2,1) -> 1, no biases.
     "strips-source": CWGANConfig(frames=128, z_dim=64, channels=(512, 256, 128), strips=8,
