@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Generate mel-spectrograms for chosen conditions and vocode them. Conditions left out are "
                     "drawn at random per sample; --all sweeps every combination of them.")
     parser.add_argument("-m", "--model", default=None,
-                        help="generator: a shipped name (default: cwgan-notes), a .safetensors file or a training run folder")
+                        help="generator: a shipped name (default: flow-notes), a .safetensors file or a training run folder")
     parser.add_argument("-c", "--condition", action="append", default=[], metavar="NAME=VALUE",
                         help="fix a condition, e.g. --condition instrument=flute (repeatable)")
     parser.add_argument("-n", type=int, default=4, help="samples (per combination with --all; default 4)")

@@ -36,7 +36,7 @@ from melwave.utils.fileio import atomic_write_bytes
 
 log = logging.getLogger("melwave")
 
-SHIPPED = "cwgan-notes"  # the default model: melwave/pretrained/cwgan-notes/model.safetensors
+SHIPPED = "flow-notes"  # the default model: melwave/pretrained/flow-notes/model.safetensors
 
 
 def shipped_generators() -> dict[str, Path]:
@@ -50,7 +50,7 @@ def shipped_generators() -> dict[str, Path]:
 def load_generator(name_or_path: str | Path | None = None, *, device: str | torch.device = "cpu",
                    source_config: str | Path | None = None, trust_file: bool = False):
     """A mel generator (any MelGenerator family: cwgan, flow) from a shipped name (default
-    `cwgan-notes`), a .safetensors file or a run folder.
+    `flow-notes`), a .safetensors file or a run folder.
 
     With `source_config` (a DeepMelSpectrogramGenerator YAML config), `name_or_path` is a checkpoint
     its train scripts saved: the generator is rebuilt layer for layer and `generate(labels, z=z)`
