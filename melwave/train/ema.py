@@ -44,3 +44,19 @@ class EMA:
     def load(self, shadow: dict[str, Tensor], device: torch.device) -> None:
         """Restore a checkpointed `shadow`."""
         self.shadow = {k: v.to(device) for k, v in shadow.items()}
+
+
+class EMACheckpoint:
+    """Recipe mix-in: the EMA of `self.ema` (an EMA, or None when the recipe runs without one)
+    goes into checkpoints as extra state and comes back on resume. Put it before Recipe in the
+    bases so these override Recipe's no-op hooks."""
+
+    ema: EMA | None
+
+    def extra_state(self) -> dict:
+        return {"ema": self.ema.shadow} if self.ema is not None else {}
+
+    def load_extra_state(self, state: dict) -> None:
+        if self.ema is not None and "ema" in state:
+            self.ema.load(state["ema"], self.device)
+

@@ -71,7 +71,7 @@ def test_generate_cli_plays_the_trained_model(straight_run, tmp_path, capsys):
     torch.testing.assert_close(mels["a"][name], mels["b"][name], atol=1e-4, rtol=1e-4)   # seeded, batch-independent
     assert not torch.allclose(mels["a"][name], mels["c"][name])                         # --steps/--guidance took effect
     # A generator family without these settings refuses them rather than ignoring them.
-    assert main(["generate", "-o", str(tmp_path / "d"), "--steps", "3"]) == 2
+    assert main(["generate", "-m", "cwgan-notes", "-o", str(tmp_path / "d"), "--steps", "3"]) == 2
     assert "--steps: generator 'cwgan-notes' (family cwgan) has no such sampling setting" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
 

@@ -111,10 +111,11 @@ def test_every_family_sizes_on_meta_like_it_builds():
     # The check is only as good as the meta build: every family's layout must be the real one.
     from melwave.models import registry
 
-    # Families without a usable default config: the shipped generator's and classifier's headers.
-    shipped = registry.shipped_models("generator")["cwgan-notes"]
+    # Families without a usable default config: the shipped generators' and classifier's headers.
+    shipped = registry.shipped_models("generator")
+    files = (shipped["cwgan-notes"], shipped["flow-notes"], shipped["cwgan-notes"].parent / "classifier.safetensors")
     configs = {header["family"]: (header["model_config"], PRESETS["hifigan-22k"].from_dict(header["mel_config"]))
-               for header in (read_header(shipped), read_header(shipped.parent / "classifier.safetensors"))}
+               for header in map(read_header, files)}
     for family in registry.FAMILY_TABLE:
         cls = registry.family_class(family)
         model_config, mel_config = configs.get(family, ({}, PRESETS["hifigan-22k"]))

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from melwave.audio.features import MelExtractor
 from melwave.errors import ConfigError
-from melwave.train.ema import EMA
+from melwave.train.ema import EMA, EMACheckpoint
 from melwave.train.recipe import Recipe, Validation, register_recipe, unwrap
 from melwave.train.recipes.vocoder_common import (
     VocoderValidation, build_vocoder, exported_copy, load_pretrained_into, vocoder_datasets,
@@ -45,7 +45,7 @@ class DiffusionOptions:
 
 
 @register_recipe
-class DiffusionVocoderRecipe(Recipe):
+class DiffusionVocoderRecipe(EMACheckpoint, Recipe):
     name = "diffusion"
     trains = "vocoder"
     Options = DiffusionOptions
@@ -99,14 +99,7 @@ class DiffusionVocoderRecipe(Recipe):
             self.ema.update(self.modules["generator"].network, options.ema_decay)
         return {"loss": loss.item(), "grad_norm": grad_norm, "lr": optimizer.param_groups[0]["lr"]}
 
-    # --- EMA in checkpoints, validation and export ----------------------------------------
-    def extra_state(self) -> dict:
-        return {"ema": self.ema.shadow} if self.ema is not None else {}
-
-    def load_extra_state(self, state: dict) -> None:
-        if self.ema is not None and "ema" in state:
-            self.ema.load(state["ema"], self.device)
-
+    # --- EMA in validation and export (in checkpoints: EMACheckpoint) ---
     def _inference_model(self):
         """A copy of the vocoder carrying the EMA weights (or the live ones without EMA)."""
         model = exported_copy(unwrap(self.modules["generator"]))

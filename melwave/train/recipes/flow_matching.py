@@ -35,7 +35,7 @@ from melwave.data.labelled import LabelledDataConfig, LabelledMels
 from melwave.errors import ConfigError
 from melwave.models.diffusion.flow import TIME_DISTRIBUTIONS, interpolate, training_times, velocity_target
 from melwave.models.generators.flow import FlowGenerator
-from melwave.train.ema import EMA, warmed_up_decay
+from melwave.train.ema import EMA, EMACheckpoint, warmed_up_decay
 from melwave.train.images import image_row
 from melwave.train.recipe import Recipe, Validation, register_recipe, unwrap
 from melwave.train.recipes.generator_common import condition_grids, generator_datasets
@@ -70,7 +70,7 @@ class FlowMatchingOptions:
 
 
 @register_recipe
-class FlowMatchingRecipe(Recipe):
+class FlowMatchingRecipe(EMACheckpoint, Recipe):
     name = "flow-matching"
     trains = "generator"
     Options = FlowMatchingOptions
@@ -125,14 +125,7 @@ class FlowMatchingRecipe(Recipe):
             self.ema.update(generator, warmed_up_decay(options.ema_decay, state.step))
         return {"loss": loss.item(), "grad_norm": grad_norm, "lr": optimizer.param_groups[0]["lr"]}
 
-    # --- EMA in checkpoints, validation and export --------------------------------------------
-    def extra_state(self) -> dict:
-        return {"ema": self.ema.shadow} if self.ema is not None else {}
-
-    def load_extra_state(self, state: dict) -> None:
-        if self.ema is not None and "ema" in state:
-            self.ema.load(state["ema"], self.device)
-
+    # --- EMA in validation and export (in checkpoints: EMACheckpoint) ---
     def _inference_model(self) -> FlowGenerator:
         """A copy of the generator carrying the EMA weights (or the live ones without EMA)."""
         model = copy.deepcopy(self.generator).eval()
