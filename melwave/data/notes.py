@@ -241,7 +241,9 @@ def build_notes(out_dir: str | Path, spec: NotesSpec = NotesSpec(), *, overwrite
     rows: list[list[str]] = []
     started = time.monotonic()
     total = len(spec)
-    bar = tqdm(total=total, unit="clip", desc="notes", leave=False, disable=not progress)
+    # The bar only on a terminal (disable=None): in a pipe or CI log the per-instrument log lines
+    # (rate, ETA) are the progress, and a bar there would add a line per update.
+    bar = tqdm(total=total, unit="clip", desc="notes", leave=False, disable=None if progress else True)
     for instrument in spec.instruments:
         for pitch in spec.pitches:
             for velocity in spec.velocities:
