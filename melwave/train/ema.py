@@ -15,11 +15,19 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from melwave.errors import ConfigError
+
 
 def warmed_up_decay(decay: float, step: int) -> float:
     """min(decay, (1 + step) / (10 + step)): early on the average follows the weights closely, so
     a short run's EMA is not dominated by the random initialisation (0.999^600 ≈ 0.55 of it)."""
     return min(decay, (1 + step) / (10 + step))
+
+
+def check_decay(decay: float | None) -> None:
+    """A recipe option's EMA decay: in [0, 1), or None for no EMA; otherwise a one-line error."""
+    if decay is not None and not 0 <= decay < 1:
+        raise ConfigError(f"ema_decay={decay!r}: expected 0 <= decay < 1 or null")
 
 
 class EMA:

@@ -43,7 +43,6 @@ from melwave.models.generators.statistics import MelStatistics
 from melwave.models.vocabulary import Vocabulary
 
 
-
 class ConvStack:
     """The geometry of a stack of 2-D (transposed) convolutions, shared by the generator's and the
     critic's configs: `kernels`/`strides` list one (mel, frame) pair per layer in `channels`, or
@@ -134,7 +133,6 @@ class CWGANConfig(ConvStack):
         if self.strip_frames % self.scale[1]:
             raise ConfigError(f"model: strip width {self.strip_frames} frames must divide by the upsampling "
                               f"along time, {self.scale[1]}")
-
 
     @property
     def strip_frames(self) -> int:

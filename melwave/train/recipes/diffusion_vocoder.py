@@ -20,7 +20,7 @@ from torch import Tensor
 
 from melwave.audio.features import MelExtractor
 from melwave.errors import ConfigError
-from melwave.train.ema import EMA, EMACheckpoint
+from melwave.train.ema import EMA, EMACheckpoint, check_decay
 from melwave.train.recipe import Recipe, Validation, register_recipe, unwrap
 from melwave.train.recipes.vocoder_common import (
     VocoderValidation, build_vocoder, exported_copy, load_pretrained_into, vocoder_datasets,
@@ -40,8 +40,7 @@ class DiffusionOptions:
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ConfigError(f"loss={self.loss!r}: expected one of {LOSSES}")
-        if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
-            raise ConfigError(f"ema_decay={self.ema_decay!r}: expected 0 <= decay < 1 or null")
+        check_decay(self.ema_decay)
 
 
 @register_recipe

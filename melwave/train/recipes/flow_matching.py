@@ -35,7 +35,7 @@ from melwave.data.labelled import LabelledDataConfig, LabelledMels
 from melwave.errors import ConfigError
 from melwave.models.diffusion.flow import TIME_DISTRIBUTIONS, interpolate, training_times, velocity_target
 from melwave.models.generators.flow import FlowGenerator
-from melwave.train.ema import EMA, EMACheckpoint, warmed_up_decay
+from melwave.train.ema import EMA, EMACheckpoint, check_decay, warmed_up_decay
 from melwave.train.images import image_row
 from melwave.train.recipe import Recipe, Validation, register_recipe, unwrap
 from melwave.train.recipes.generator_common import condition_grids, generator_datasets
@@ -63,8 +63,7 @@ class FlowMatchingOptions:
             raise ConfigError(f"time_distribution={self.time_distribution!r}: expected one of {TIME_DISTRIBUTIONS}")
         if not self.time_std > 0:
             raise ConfigError(f"time_std={self.time_std}: expected > 0")
-        if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
-            raise ConfigError(f"ema_decay={self.ema_decay!r}: expected 0 <= decay < 1 or null")
+        check_decay(self.ema_decay)
         if self.warmup_steps < 0:
             raise ConfigError(f"warmup_steps={self.warmup_steps}: expected >= 0")
 
