@@ -2,8 +2,10 @@
 
     .venv/bin/python scripts/eval_table.py REPORT/results.json [--models a,b,c]
 
-One row per model: PESQ, STOI, MCD, MR-STFT, mel-L1, F0 RMSE and speed (× real time, the inverse
-of the report's rtf), means over the report's clips; the best value per column in bold.
+One row per model: the perceptual measures first when the report has them (DNSMOS overall /
+signal / background for speech; the embedding distance, and the set's Fréchet distance, for
+music), then PESQ, STOI, MCD, MR-STFT, mel-L1, F0 RMSE and speed (× real time, the inverse of the
+report's rtf), means over the report's clips; the best value per column in bold.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import json
 import math
 from pathlib import Path
 
+PERCEPTUAL = (("dnsmos_ovrl", "DNSMOS", "{:.2f}"), ("dnsmos_sig", "SIG", "{:.2f}"), ("dnsmos_bak", "BAK", "{:.2f}"),
+              ("emb_dist", "emb. dist.", "{:.3f}"), ("fd_emb", "FD emb.", "{:.1f}"))
 COLUMNS = (("pesq", "PESQ", "{:.2f}"), ("stoi", "STOI", "{:.3f}"), ("mcd", "MCD dB", "{:.2f}"),
            ("mr_stft", "MR-STFT", "{:.2f}"), ("mel_l1", "mel-L1", "{:.3f}"), ("f0_rmse_cents", "F0 RMSE (cents)", "{:.0f}"))
 
@@ -25,18 +29,21 @@ def main() -> None:
     data = json.loads(args.results.read_text())
     rows = {row["model"]: row for row in data["summary"]}
     order = args.models.split(",") if args.models else list(rows)
+    present = {key for row in rows.values() for key, value in row["means"].items()
+               if value is not None and math.isfinite(value)}
+    columns = [c for c in PERCEPTUAL if c[0] in present] + list(COLUMNS)
     best = {}
-    for key, _, _ in COLUMNS:
+    for key, _, _ in columns:
         values = [rows[m]["means"].get(key) for m in order if m in rows]
         values = [v for v in values if v is not None and math.isfinite(v)]
         if values:
             best[key] = max(values) if data["metrics"][key]["higher_is_better"] else min(values)
-    print("| model | " + " | ".join(title for _, title, _ in COLUMNS) + " | × real time |")
-    print("|---" * (len(COLUMNS) + 2) + "|")
+    print("| model | " + " | ".join(title for _, title, _ in columns) + " | × real time |")
+    print("|---" * (len(columns) + 2) + "|")
     for model in order:
         means = rows[model]["means"]
         cells = []
-        for key, _, fmt in COLUMNS:
+        for key, _, fmt in columns:
             value = means.get(key)
             text = "n/a" if value is None or not math.isfinite(value) else fmt.format(value)
             cells.append(f"**{text}**" if value is not None and value == best.get(key) else text)

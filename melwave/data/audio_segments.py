@@ -93,17 +93,55 @@ class AudioSegments(Dataset):
     def total_seconds(self) -> float:
         return sum(len(w) for w in self.waves) / self.sample_rate
 
-    def __getitem__(self, item: int | tuple[int, int]) -> torch.Tensor:
+    def locate(self, item: int | tuple[int, int], align: int = 1) -> tuple[int, int]:
+        """(file index, crop start) of an item; starts are multiples of `align` samples. A start
+        past the end of a short file's wave means zero padding (see `crop`)."""
         index, crop_seed = item if isinstance(item, tuple) else (item, item)
         file_index = int(np.searchsorted(self._slot_ends, index, side="right"))
-        wave = self.waves[file_index]
-        if len(wave) <= self.segment_samples:
-            segment = np.zeros(self.segment_samples, dtype=np.float32)
-            segment[: len(wave)] = wave
-        else:
-            start = int(np.random.default_rng(crop_seed).integers(0, len(wave) - self.segment_samples + 1))
-            segment = wave[start : start + self.segment_samples]
-        return torch.from_numpy(np.ascontiguousarray(segment, dtype=np.float32))
+        room = len(self.waves[file_index]) - self.segment_samples
+        if room <= 0:
+            return file_index, 0
+        return file_index, int(np.random.default_rng(crop_seed).integers(0, room // align + 1)) * align
+
+    def crop(self, wave: np.ndarray, start: int) -> torch.Tensor:
+        """(segment_samples,) float32 from `start`, zero-padded at the end if the wave is short."""
+        segment = np.zeros(self.segment_samples, dtype=np.float32)
+        piece = wave[start : start + self.segment_samples]
+        segment[: len(piece)] = piece
+        return torch.from_numpy(segment)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> torch.Tensor:
+        file_index, start = self.locate(item)
+        return self.crop(self.waves[file_index], start)
+
+
+class PairedSegments(Dataset):
+    """Distillation examples: (2, segment_samples) float32 — row 0 a crop of a training file,
+    row 1 the same samples of that file's target (a teacher vocoder's output for the whole
+    file's mel, `melwave.train.teacher`).
+
+    Crop starts are multiples of `align` (the hop length): the student's mel of the crop then
+    sits on the frame grid of the mel the teacher saw, so the target is the teacher's answer to
+    (nearly) the same input — a sub-hop shift would change a vocoder's output, not just delay it.
+    """
+
+    keyed = True
+
+    def __init__(self, segments: AudioSegments, targets: list[np.ndarray], align: int):
+        if len(targets) != len(segments.waves):
+            raise ValueError(f"{len(targets)} targets for {len(segments.waves)} training files")
+        for path, wave, target in zip(segments.files, segments.waves, targets):
+            if len(target) != len(wave):
+                raise ValueError(f"{path}: target has {len(target)} samples, the audio {len(wave)}")
+        self.segments, self.targets, self.align = segments, targets, align
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> torch.Tensor:
+        file_index, start = self.segments.locate(item, self.align)
+        return torch.stack([self.segments.crop(self.segments.waves[file_index], start),
+                            self.segments.crop(self.targets[file_index], start)])
 
 
 class ValidationClips(Dataset):
