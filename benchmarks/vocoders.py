@@ -1,6 +1,6 @@
 """Real-time factor of every vocoder family on this CPU, next to Griffin-Lim and the reference HiFi-GAN.
 
-    python benchmarks/vocoders.py [--seconds 10] [--threads 2] [--repeats 2] [--slow-seconds 1]
+    python benchmarks/vocoders.py [--seconds 10] [--threads 2] [--repeats 2] [--slow-seconds 1] [--model PATH ...]
 
 Speed does not depend on the weights, so the trainable families run at their published full size
 with fresh weights; the pretrained HiFi-GAN runs with its real weights, and the reference is the
@@ -48,6 +48,8 @@ def main() -> int:
     parser.add_argument("--slow-seconds", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", action="append", default=[],
+                        help="also time this vocoder (name, file or training run folder) on its own mel config")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -71,13 +73,15 @@ def main() -> int:
     ]
     # The vocoders melwave trained and ships, with their real weights.
     cases += [(f"{name} (shipped)", lambda name=name: load_vocoder(name), "hifigan-22k", False) for name in shipped_vocoders()]
+    # Models the user names (e.g. a run in training), with their real weights and own mel config.
+    cases += [(path, lambda path=path: load_vocoder(path), None, False) for path in args.model]
     print(f"{args.threads} torch thread(s), best of {args.repeats}; real-time factor (x) = audio s / compute s")
     results = {}
     for name, build, preset, slow in cases:
-        cfg = PRESETS[preset]
+        model = build()
+        cfg = model.mel_config if preset is None else PRESETS[preset]
         seconds = args.slow_seconds if slow else args.seconds
         mel = MelExtractor(cfg)(torch.from_numpy(speech_like(cfg.sample_rate, seconds)))[None]
-        model = build()
         elapsed = best_time(model, mel, args.repeats)
         audio = mel.shape[-1] * cfg.hop_length / cfg.sample_rate
         results[name] = audio / elapsed

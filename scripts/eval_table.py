@@ -1,6 +1,8 @@
 """Markdown table from `melwave evaluate vocoder` results (for the README and model cards).
 
-    .venv/bin/python scripts/eval_table.py REPORT/results.json [--models a,b,c]
+    .venv/bin/python scripts/eval_table.py REPORT/results.json [MORE/results.json ...] [--models a,b,c]
+
+Several reports of the same clips (e.g. baselines once, a model in training later) make one table.
 
 One row per model: the perceptual measures first when the report has them (DNSMOS overall /
 signal / background for speech; the embedding distance, and the set's Fréchet distance, for
@@ -23,11 +25,17 @@ COLUMNS = (("pesq", "PESQ", "{:.2f}"), ("stoi", "STOI", "{:.3f}"), ("mcd", "MCD 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", type=Path)
-    parser.add_argument("--models", help="comma-separated order (default: the report's)")
+    parser.add_argument("results", type=Path, nargs="+")
+    parser.add_argument("--models", help="comma-separated order (default: the reports')")
     args = parser.parse_args()
-    data = json.loads(args.results.read_text())
-    rows = {row["model"]: row for row in data["summary"]}
+    data, rows = {"metrics": {}}, {}
+    for path in args.results:
+        report = json.loads(path.read_text())
+        data["metrics"].update(report["metrics"])
+        for row in report["summary"]:
+            if rows and row["clips"] != next(iter(rows.values()))["clips"]:
+                raise SystemExit(f"{path}: {row['model']} has {row['clips']} clips, the other reports another count")
+            rows[row["model"]] = row
     order = args.models.split(",") if args.models else list(rows)
     present = {key for row in rows.values() for key, value in row["means"].items()
                if value is not None and math.isfinite(value)}
