@@ -50,10 +50,12 @@ class MultiResolutionSTFTLoss(nn.Module):
         for i, (_, _, win) in enumerate(self.resolutions):
             self.register_buffer(f"window_{i}", torch.hann_window(win), persistent=False)
 
-    def _magnitude(self, wave: Tensor, i: int) -> Tensor:
+    def _stft(self, wave: Tensor, i: int) -> Tensor:
         n_fft, hop, win = self.resolutions[i]
-        spec = torch.stft(wave, n_fft, hop, win, window=getattr(self, f"window_{i}"), return_complex=True)
-        return spec.abs().clamp(min=self.eps)
+        return torch.stft(wave, n_fft, hop, win, window=getattr(self, f"window_{i}"), return_complex=True)
+
+    def _magnitude(self, wave: Tensor, i: int) -> Tensor:
+        return self._stft(wave, i).abs().clamp(min=self.eps)
 
     def forward(self, generated: Tensor, target: Tensor) -> Tensor:
         generated, target = _match_length(generated.float(), target.float())
@@ -83,8 +85,7 @@ class CompressedComplexSTFTLoss(MultiResolutionSTFTLoss):
         self.alpha = alpha
 
     def _compressed(self, wave: Tensor, i: int) -> tuple[Tensor, Tensor]:
-        n_fft, hop, win = self.resolutions[i]
-        spec = torch.stft(wave, n_fft, hop, win, window=getattr(self, f"window_{i}"), return_complex=True)
+        spec = self._stft(wave, i)
         magnitude = spec.abs().clamp(min=self.eps)
         # |S|^α · S/|S| = S · |S|^(α-1); the clamp keeps the gradient finite at silent bins.
         return torch.view_as_real(spec * magnitude.pow(self.alpha - 1)), magnitude

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import torch
 
 from melwave.audio.config import MelConfig
 from melwave.errors import ConfigError
+from melwave.utils.fileio import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,12 @@ def _load_target(path: Path, length: int) -> np.ndarray | None:
 
 
 def _save_atomic(path: Path, target: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        np.save(handle, target.astype(np.float16), allow_pickle=False)
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # a handle: np.save on a path would append ".npy"
+            np.save(handle, target.astype(np.float16), allow_pickle=False)
+
+    # overwrite: a damaged cache file is replaced by its recomputed target.
+    atomic_write(path, write, overwrite=True)
 
 
 class TeacherTargets:

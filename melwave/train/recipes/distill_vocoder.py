@@ -16,7 +16,6 @@ weak (HiFi-GAN on music). Teacher targets are computed once per file and cached
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -25,9 +24,9 @@ from torch import Tensor
 from melwave.audio.features import MelExtractor
 from melwave.errors import ConfigError
 from melwave.losses.spectral import CompressedComplexSTFTLoss, MelL1Loss
-from melwave.train.recipe import Recipe, Validation, register_recipe, unwrap
+from melwave.train.recipe import Recipe, register_recipe
 from melwave.train.recipes.vocoder_common import (
-    VocoderValidation, build_vocoder, exported_copy, load_pretrained_into, set_weight_norm, vocoder_datasets,
+    OnePassVocoderMethods, VocoderValidation, build_vocoder, set_weight_norm, vocoder_datasets,
 )
 from melwave.train.state import TrainState
 
@@ -55,7 +54,7 @@ class DistillOptions:
 
 
 @register_recipe
-class DistillVocoderRecipe(Recipe):
+class DistillVocoderRecipe(OnePassVocoderMethods, Recipe):
     name = "distill"
     trains = "vocoder"
     Options = DistillOptions
@@ -83,8 +82,6 @@ class DistillVocoderRecipe(Recipe):
         del teacher  # the teacher's weights are not needed while training
         return PairedSegments(train_set, targets, align=self.config.mel.hop_length), val_set
 
-    def init_from(self, source: str) -> None:
-        load_pretrained_into(self.modules["generator"], source, self.config.mel)
 
     def train_step(self, batch: Tensor, state: TrainState) -> dict[str, float]:
         """batch: (B, 2, T) = (recording, teacher output) crops."""
@@ -117,10 +114,4 @@ class DistillVocoderRecipe(Recipe):
         metrics["lr"] = optimizer.param_groups[0]["lr"]
         return metrics
 
-    def validate(self, batches: Iterable[Tensor], state: TrainState) -> Validation:
-        student = unwrap(self.modules["generator"])
-        with self.autocast():
-            return self.validation(lambda mel: student(mel).float(), batches)
 
-    def export_model(self):
-        return exported_copy(unwrap(self.modules["generator"]))

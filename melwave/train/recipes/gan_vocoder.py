@@ -16,7 +16,7 @@ are thrown away.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -26,9 +26,9 @@ from melwave.errors import ConfigError
 from melwave.losses.adversarial import KINDS, discriminator_loss, generator_adversarial_loss
 from melwave.losses.feature_matching import feature_matching_loss
 from melwave.losses.spectral import MelL1Loss, MultiResolutionSTFTLoss
-from melwave.train.recipe import Recipe, Validation, register_recipe, unwrap
+from melwave.train.recipe import Recipe, register_recipe, unwrap
 from melwave.train.recipes.vocoder_common import (
-    VocoderValidation, build_vocoder, exported_copy, load_pretrained_into, set_weight_norm, vocoder_datasets,
+    OnePassVocoderMethods, VocoderValidation, build_vocoder, set_weight_norm, vocoder_datasets,
 )
 from melwave.train.state import TrainState
 
@@ -56,7 +56,7 @@ class GANOptions:
 
 
 @register_recipe
-class GANVocoderRecipe(Recipe):
+class GANVocoderRecipe(OnePassVocoderMethods, Recipe):
     name = "gan"
     trains = "vocoder"
     Options = GANOptions
@@ -84,8 +84,6 @@ class GANVocoderRecipe(Recipe):
     def datasets(self, data_dir):
         return vocoder_datasets(self.config, data_dir)
 
-    def init_from(self, source: str) -> None:
-        load_pretrained_into(self.modules["generator"], source, self.config.mel)
 
     # --- one step -------------------------------------------------------------------------
     def train_step(self, batch: Tensor, state: TrainState) -> dict[str, float]:
@@ -138,13 +136,7 @@ class GANVocoderRecipe(Recipe):
         return metrics
 
     # --- validation and export ------------------------------------------------------------
-    def validate(self, batches: Iterable[Tensor], state: TrainState) -> Validation:
-        generator = unwrap(self.modules["generator"])
-        with self.autocast():
-            return self.validation(lambda mel: generator(mel).float(), batches)
 
-    def export_model(self):
-        return exported_copy(unwrap(self.modules["generator"]))
 
 
 def _split(scores: list[Tensor], n_real: int) -> tuple[list[Tensor], list[Tensor]]:

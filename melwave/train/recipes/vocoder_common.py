@@ -132,3 +132,24 @@ class VocoderValidation:
         if count:
             result.scalars = {"mel_l1": mel_l1 / count, "mrstft": mrstft / count}
         return result
+
+
+class OnePassVocoderMethods:
+    """`init_from`, `validate` and `export_model` of the recipes whose trained network is
+    `modules["generator"]`, a vocoder that maps a mel to audio in one forward pass (GAN,
+    distillation); mix in before `Recipe`. Needs `self.validation` (a VocoderValidation)."""
+
+    def init_from(self, source: str) -> None:
+        load_pretrained_into(self.modules["generator"], source, self.config.mel)
+
+    def validate(self, batches: Iterable[Tensor], state):
+        from melwave.train.recipe import unwrap
+
+        generator = unwrap(self.modules["generator"])
+        with self.autocast():
+            return self.validation(lambda mel: generator(mel).float(), batches)
+
+    def export_model(self):
+        from melwave.train.recipe import unwrap
+
+        return exported_copy(unwrap(self.modules["generator"]))
