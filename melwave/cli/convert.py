@@ -37,7 +37,8 @@ def _export(args: argparse.Namespace) -> int:
     from melwave.models.registry import load_vocoder
 
     vocoder = load_vocoder(args.model, mel_config=_explicit_mel_config(args), trust_file=args.trust_file)
-    out = export_onnx(vocoder, args.output, overwrite=args.overwrite, opset=args.opset, source=args.model)
+    out = export_onnx(vocoder, args.output, overwrite=args.overwrite, opset=args.opset, source=args.model,
+                      spectral_convs=not args.direct_convs)
     print(f"melwave: wrote {out} ({vocoder.family}; input mel (batch, {vocoder.mel_config.n_mels}, frames), "
           f"output wave (batch, frames * {vocoder.mel_config.hop_length}) at {vocoder.mel_config.sample_rate} Hz; "
           f"MelConfig in its metadata_props)", file=sys.stderr)
@@ -64,6 +65,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
     export.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     export.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    export.add_argument("--direct-convs", action="store_true",
+                        help="keep wide convolutions direct instead of overlap-save in the frequency domain "
+                             "(HiFi-GAN V1: slower; sums in torch's order)")
     export.add_argument("--trust-file", action="store_true",
                         help="allow legacy checkpoints that need full unpickling (this can run code from the file)")
     _mel_options(export)
