@@ -18,11 +18,12 @@ products themselves):
 
 The result is the same convolution with float32 rounding of another order (measured per layer:
 4e-7 of peak from float64, where the direct float32 convolution is 3–4e-7). Whether a layer gets
-faster depends on its size: the DFTs and reshapes are memory-bound and cost about as much as five
-multiply-adds per frame sample and channel, so `spectral_cost` estimates both and `plan` picks the
-frame length; HiFi-GAN V1's 256-channel layers run 1.4–2.5× faster, its 128-channel kernel-11 ones
-1.3×, narrower or shorter ones would run slower and stay direct (measured with ONNX Runtime on one
-thread of this CPU; `benchmarks/onnx_backend.py`).
+faster depends on its size: the DFTs are memory-bound and cost about as much as three
+multiply-adds per product they do, so `spectral_cost` estimates both forms and `plan` picks the
+frame length. Measured per layer (ONNX Runtime, one thread of this CPU, against the same layer
+direct): 256 channels 1.7–2.3× faster, 128 channels kernel 11 1.6–1.8×, kernel 7 1.3×; 64 and
+32 channels 0.5–1.2× and kernel 3 slower, so those stay direct. Whole HiFi-GAN V1: 1.2× over the
+all-direct graph (`benchmarks/onnx_backend.py --direct-convs` for the comparison).
 """
 
 from __future__ import annotations
