@@ -19,6 +19,9 @@ from melwave.audio.config import MelConfig
 from melwave.audio.features import decompress, mel_basis
 
 
+_FLAT = 1e-6  # curvature of the log magnitude below which a peak counts as flat (see peak_phase_angle)
+
+
 def _f32(value: float) -> float:
     """`value` rounded to float32: the constant an ONNX graph stores for it, so float64 code and
     its exported graph compare and clamp against the same number."""
@@ -174,9 +177,12 @@ def peak_phase_angle(magnitude: Tensor, cfg: MelConfig) -> Tensor:
     logm = torch.log(floored)
     a, b, c = logm[:, :-2], logm[:, 1:-1], logm[:, 2:]
     curvature = a - 2 * b + c
-    curved = curvature.abs() > _f32(1e-12)
-    offset = torch.where(curved, 0.5 * (a - c) / curvature.where(curved, torch.ones_like(curvature)),
-                         torch.zeros_like(curvature)).clamp(-0.5, 0.5)
+    # The parabola's vertex 0.5 (a − c) / curvature, going continuously to 0 where the log magnitude
+    # is flat (|curvature| < _FLAT; a real spectral peak's is ~0.1–1). A hard threshold (|curvature|
+    # > 1e-12 or not) made near-flat triples at the magnitude floor choose between offset 0 and ±0.5
+    # on the last bits of log(), which runtimes round differently (ONNX Runtime's float64 log vs
+    # torch's: 1.8e-15 apart), and the phase accumulates that choice over every later frame.
+    offset = (0.5 * (a - c) * curvature / (curvature * curvature).clamp(min=_f32(_FLAT * _FLAT))).clamp(-0.5, 0.5)
     offset = F.pad(offset, (0, 0, 1, 1))
     index = torch.arange(bins, device=magnitude.device).view(1, bins, 1).expand(batch, bins, frames)
     far = 10 * bins
