@@ -82,7 +82,6 @@ class DistillVocoderRecipe(OnePassVocoderMethods, Recipe):
         del teacher  # the teacher's weights are not needed while training
         return PairedSegments(train_set, targets, align=self.config.mel.hop_length), val_set
 
-
     def train_step(self, batch: Tensor, state: TrainState) -> dict[str, float]:
         """batch: (B, 2, T) = (recording, teacher output) crops."""
         options: DistillOptions = self.config.recipe.options
@@ -113,5 +112,3 @@ class DistillVocoderRecipe(OnePassVocoderMethods, Recipe):
         metrics["loss"] = loss.item()
         metrics["lr"] = optimizer.param_groups[0]["lr"]
         return metrics
-
-

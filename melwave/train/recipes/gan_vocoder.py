@@ -84,7 +84,6 @@ class GANVocoderRecipe(OnePassVocoderMethods, Recipe):
     def datasets(self, data_dir):
         return vocoder_datasets(self.config, data_dir)
 
-
     # --- one step -------------------------------------------------------------------------
     def train_step(self, batch: Tensor, state: TrainState) -> dict[str, float]:
         options: GANOptions = self.config.recipe.options
@@ -134,9 +133,6 @@ class GANVocoderRecipe(OnePassVocoderMethods, Recipe):
         self.step_schedulers(state, None if adversarial else ["generator"])
         metrics["lr"] = opt_g.param_groups[0]["lr"]
         return metrics
-
-    # --- validation and export ------------------------------------------------------------
-
 
 
 def _split(scores: list[Tensor], n_real: int) -> tuple[list[Tensor], list[Tensor]]:

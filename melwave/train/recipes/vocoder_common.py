@@ -1,4 +1,4 @@
-"""What the vocoder recipes (GAN, diffusion) share: building the generator from the run config,
+"""What the vocoder recipes (GAN, distillation, diffusion) share: building the generator from the run config,
 the audio datasets, fine-tuning from a pretrained vocoder, export, and validation measures."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from melwave.audio.config import MelConfig
 from melwave.errors import ConfigError
 from melwave.losses.spectral import MelL1Loss, MultiResolutionSTFTLoss
 from melwave.train.images import mel_image
+from melwave.train.recipe import unwrap
 
 log = logging.getLogger(__name__)
 
@@ -143,13 +144,9 @@ class OnePassVocoderMethods:
         load_pretrained_into(self.modules["generator"], source, self.config.mel)
 
     def validate(self, batches: Iterable[Tensor], state):
-        from melwave.train.recipe import unwrap
-
         generator = unwrap(self.modules["generator"])
         with self.autocast():
             return self.validation(lambda mel: generator(mel).float(), batches)
 
     def export_model(self):
-        from melwave.train.recipe import unwrap
-
         return exported_copy(unwrap(self.modules["generator"]))
