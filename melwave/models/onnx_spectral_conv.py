@@ -41,6 +41,11 @@ _GAIN = 0.85
 MIN_CHANNELS = 128
 
 
+def _span(conv: nn.Conv1d) -> int:
+    """Input samples one output of `conv` sees: (kernel − 1) · dilation + 1."""
+    return (conv.kernel_size[0] - 1) * conv.dilation[0] + 1
+
+
 def spectral_cost(c_in: int, c_out: int, span: int, n: int) -> float:
     """Estimated cost per output sample (multiply-add equivalents) of overlap-save with frames of n."""
     hop, f = n - span + 1, n // 2 + 1
@@ -54,8 +59,7 @@ def plan(conv: nn.Conv1d) -> int | None:
 
     Only 'same' convolutions qualify: stride 1, one group, zero padding of (span − 1)/2 each side.
     """
-    k, d = conv.kernel_size[0], conv.dilation[0]
-    span = (k - 1) * d + 1
+    k, span = conv.kernel_size[0], _span(conv)
     if (conv.stride[0] != 1 or conv.groups != 1 or conv.padding_mode != "zeros" or isinstance(conv.padding, str)
             or 2 * conv.padding[0] != span - 1 or conv.in_channels < MIN_CHANNELS):
         return None
@@ -72,8 +76,7 @@ class SpectralConvRows(nn.Module):
         super().__init__()
         from melwave.models.onnx_dsp import dft_bases
 
-        k, d = conv.kernel_size[0], conv.dilation[0]
-        span = (k - 1) * d + 1
+        k, d, span = conv.kernel_size[0], conv.dilation[0], _span(conv)
         self.n, self.hop, self.freqs = n, n - span + 1, n // 2 + 1
         self.pad = conv.padding[0]
         f = self.freqs
