@@ -5,25 +5,32 @@ kernel-11 layers: 720k) costs far fewer in the frequency domain, where it is one
 C_out × C_in product per frequency: cut the input into frames of n samples that overlap by the
 kernel's span − 1, take each frame's real DFT, mix channels per frequency, invert, and keep the
 n − span + 1 samples that the circular wrap did not touch (overlap-save). In graph operators,
-with no transpose anywhere (ONNX Runtime's transposes of these tensors cost more than the
-products themselves):
+with no Transpose node (ONNX Runtime's transposes of these tensors cost more than the products
+themselves; the one transposed operand below is folded into its MatMul):
 
     x (B, C, 1, T) -> (B, 1, C, T)              a reshape: channels become image rows
     Conv2d, kernel (1, n), stride hop, 2f outputs: the frames' DFTs   (B, f·2, C, nb)
     reshape (B, f, 2C, nb); MatMul with the per-frequency complex mixing as a real
     (f, 2·C_out, 2·C_in) matrix [[Re W, −Im W], [Im W, Re W]]          (B, f, 2·C_out, nb)
-    reshape (B, 2f, C_out, nb); ConvTranspose2d, kernel (1, hop), stride hop: the inverse DFT of
-    the kept samples, laid end to end                                  (B, 1, C_out, nb·hop)
+    reshape (B, 2f, C_out·nb); MatMul of its transpose with the (2f, hop) inverse DFT of the kept
+    samples (ONNX Runtime: one FusedMatMul with transA): frames laid end to end  (B, C_out·nb, hop)
     -> (B, C_out, 1, T) + bias
+
+The inverse was a ConvTranspose2d (kernel (1, hop), stride hop) until measured on an Intel Xeon
+(AVX-512): ONNX Runtime runs that as a GEMM plus a scalar col2im at 3–4 GMAC/s, a tenth of the
+transposed MatMul, and it ate the whole gain there (V1 2.61× real time spectral vs 2.59× direct;
+with the MatMul inverse 3.07×).
 
 The result is the same convolution with float32 rounding of another order (measured per layer:
 4e-7 of peak from float64, where the direct float32 convolution is 3–4e-7). Whether a layer gets
-faster depends on its size: the DFTs are memory-bound and cost about as much as three
-multiply-adds per product they do, so `spectral_cost` estimates both forms and `plan` picks the
-frame length. Measured per layer (ONNX Runtime, one thread of this CPU, against the same layer
-direct): 256 channels 1.7–2.3× faster, 128 channels kernel 11 1.6–1.8×, kernel 7 1.3×; 64 and
-32 channels 0.5–1.2× and kernel 3 slower, so those stay direct. Whole HiFi-GAN V1: 1.2× over the
-all-direct graph (`benchmarks/onnx_backend.py --direct-convs` for the comparison).
+faster depends on its size: the forward DFT is memory-bound and the cost model counts its and the
+inverse's products as about three multiply-adds each, so `spectral_cost` estimates both forms and
+`plan` picks the frame length (constants fitted on an AMD EPYC with the old inverse; on the Intel
+Xeon the same choice of layers measured as fast as any other tried, ±1 %). Measured per layer on
+the Intel Xeon (ONNX Runtime, one thread, against the same layer direct): 256 channels 1.5–2.2×
+faster, 128 channels kernel 11 dilation 1 1.9×, kernel 7 1.3×; dilated 128-channel and all
+64-channel layers 0.6–1.3×, kernel 3 slower. Whole HiFi-GAN V1: see README and
+`benchmarks/onnx_backend.py --direct-convs` for the comparison with the all-direct graph.
 """
 
 from __future__ import annotations
@@ -96,7 +103,7 @@ class SpectralConvRows(nn.Module):
         mixing = torch.cat([torch.cat([real, -imag], 2), torch.cat([imag, real], 2)], 1)  # (f, 2 C_out, 2 C_in)
         bias = conv.bias.detach() if conv.bias is not None else weight.new_zeros(weight.shape[0])
         self.register_buffer("forward_basis", forward.float())
-        self.register_buffer("inverse_basis", inverse.float().contiguous())
+        self.register_buffer("inverse_basis", inverse.reshape(2 * f, self.hop).float().contiguous())
         self.register_buffer("mixing", mixing.float().contiguous())
         self.register_buffer("bias", bias.float().cpu()[:, None, None])
 
@@ -108,7 +115,9 @@ class SpectralConvRows(nn.Module):
         spectra = nn.functional.conv2d(rows, self.forward_basis, stride=(1, self.hop), padding=(0, self.n))
         spectra = spectra.unflatten(1, (self.freqs, 2)).flatten(2, 3)  # (B, f, 2 C_in, nb)
         mixed = torch.matmul(self.mixing, spectra)  # (B, f, 2 C_out, nb)
-        mixed = mixed.unflatten(2, (2, -1)).flatten(1, 2)  # (B, 2f, C_out, nb)
-        out = nn.functional.conv_transpose2d(mixed, self.inverse_basis, stride=(1, self.hop))  # (B, 1, C_out, nb·hop)
+        batch, _, rows, frames = mixed.shape
+        mixed = mixed.reshape(batch, 2 * self.freqs, rows // 2 * frames)  # (B, 2f, C_out·nb)
+        out = torch.matmul(mixed.transpose(1, 2), self.inverse_basis)  # (B, C_out·nb, hop)
+        out = out.reshape(batch, rows // 2, 1, frames * self.hop)
         start = self.n - self.pad
-        return out[..., start:start + samples].flatten(1, 2).unsqueeze(2) + self.bias
+        return out[..., start:start + samples] + self.bias
