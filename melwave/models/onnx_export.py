@@ -149,7 +149,8 @@ class Rows2d(nn.Module):
     from torch where the 1-d graph was 4.7e-4 (measured; both orders are float32 rounding, the
     NCHWc kernels' happens to be the closer to torch's). With `spectral`, each wide 'same' convolution
     that `onnx_spectral_conv.plan` finds cheaper runs as overlap-save in the frequency domain instead
-    (HiFi-GAN V1: 20 of its layers, 1.2x faster again, as close to float64 as torch's float32)."""
+    (HiFi-GAN V1: 20 of its layers; 1.15x faster again on an Intel Xeon, 1.2x on an AMD EPYC; as close
+    to float64 as torch's float32)."""
 
     def __init__(self, model: nn.Module, spectral: bool = True):
         super().__init__()
