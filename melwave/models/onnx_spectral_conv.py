@@ -115,9 +115,9 @@ class SpectralConvRows(nn.Module):
         spectra = nn.functional.conv2d(rows, self.forward_basis, stride=(1, self.hop), padding=(0, self.n))
         spectra = spectra.unflatten(1, (self.freqs, 2)).flatten(2, 3)  # (B, f, 2 C_in, nb)
         mixed = torch.matmul(self.mixing, spectra)  # (B, f, 2 C_out, nb)
-        batch, _, rows, frames = mixed.shape
-        mixed = mixed.reshape(batch, 2 * self.freqs, rows // 2 * frames)  # (B, 2f, C_out·nb)
+        batch, c_out, frames = mixed.shape[0], mixed.shape[2] // 2, mixed.shape[3]
+        mixed = mixed.reshape(batch, 2 * self.freqs, c_out * frames)  # (B, 2f, C_out·nb): rows as the inverse's
         out = torch.matmul(mixed.transpose(1, 2), self.inverse_basis)  # (B, C_out·nb, hop)
-        out = out.reshape(batch, rows // 2, 1, frames * self.hop)
+        out = out.reshape(batch, c_out, 1, frames * self.hop)
         start = self.n - self.pad
         return out[..., start:start + samples] + self.bias
