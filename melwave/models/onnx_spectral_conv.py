@@ -92,7 +92,7 @@ class SpectralConvRows(nn.Module):
         # (B, f, [re; im] x C, nb) without a transpose.
         forward = forward.reshape(2, f, n).transpose(0, 1).reshape(2 * f, 1, 1, n)
         # Keep only the samples the circular wrap did not touch: positions span-1 .. n-1.
-        inverse = inverse.reshape(2, f, n).transpose(0, 1).reshape(2 * f, 1, 1, n)[..., span - 1:]
+        inverse = inverse.reshape(2, f, n).transpose(0, 1).reshape(2 * f, n)[:, span - 1:]  # (2f, hop)
         # The convolution y[t] = Σ_j w[j] x[t + j·d − pad] is a circular convolution of each frame with
         # the kernel reversed and placed so that output sample span-1+t sees inputs t .. t+span-1.
         weight = conv.weight.detach().double().cpu()  # (C_out, C_in, k)
@@ -103,7 +103,7 @@ class SpectralConvRows(nn.Module):
         mixing = torch.cat([torch.cat([real, -imag], 2), torch.cat([imag, real], 2)], 1)  # (f, 2 C_out, 2 C_in)
         bias = conv.bias.detach() if conv.bias is not None else weight.new_zeros(weight.shape[0])
         self.register_buffer("forward_basis", forward.float())
-        self.register_buffer("inverse_basis", inverse.reshape(2 * f, self.hop).float().contiguous())
+        self.register_buffer("inverse_basis", inverse.float().contiguous())
         self.register_buffer("mixing", mixing.float().contiguous())
         self.register_buffer("bias", bias.float().cpu()[:, None, None])
 
