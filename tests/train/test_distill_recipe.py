@@ -113,7 +113,9 @@ def test_the_student_moves_toward_its_teacher():
     target = torch.roll(real, 37, dims=-1)  # a teacher whose answer differs from the recording
     batch = torch.stack([real, target], dim=1)
     first = recipe.train_step(batch, TrainState())
-    for step in range(1, 60):
+    # 100 steps, not 60: at 60 the complex-STFT ratio was 0.67-0.72 depending on the thread count
+    # (summation order), on the bound; at 100 it is 0.59-0.62 with 1 or 2 threads and generic kernels.
+    for step in range(1, 100):
         last = recipe.train_step(batch, TrainState(step=step))
     assert last["complex_stft"] < 0.7 * first["complex_stft"]
     assert last["mel_l1_teacher"] < 0.7 * first["mel_l1_teacher"]
