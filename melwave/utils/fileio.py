@@ -69,31 +69,28 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None], *, overwrite:
 
 
 def torch_load_weights_only(path: str | Path, error: type[MelwaveError], map_location: Any = "cpu") -> Any:
-    """`torch.load(path, weights_only=True)` (on CPU unless `map_location` says otherwise), with torch's many failure types turned into
-    one line: UnsafeFileError when the pickle would import a callable (code execution),
-    `error` for anything else unreadable. Loading never runs code from the file."""
+    """A `torch.save` file read as data (`melwave.utils.safe_torch.read_torch_file`: no code runs,
+    sizes are checked against the file's bytes), tensors moved to `map_location`.
+    UnsafeFileError when the pickle would import a callable (code execution), `error` for
+    anything else unreadable."""
+    from melwave.utils.safe_torch import read_torch_file
+
+    data = read_torch_file(path, error=error)
+    if map_location is None or str(map_location) == "cpu":
+        return data
+    return _to_device(data, map_location)
+
+
+def _to_device(value: Any, device: Any) -> Any:
     import torch
 
-    try:
-        with warnings.catch_warnings():
-            # "Detected pickle protocol 4": irrelevant to users, the load is still weights-only.
-            warnings.simplefilter("ignore", UserWarning)
-            return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many types for bad/unsafe pickles
-        text = str(err)
-        unsafe = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (\S+)", text)
-        if unsafe:
-            raise UnsafeFileError(f"{path}: refusing to load: unpickling it would call {unsafe.group(1)} "
-                                  f"(code execution); only weights-only files are read") from None
-        operand = re.search(r"Unsupported operand \d+", text)
-        if operand:
-            reason = f"not a weights-only torch file ({operand.group(0)}; a plain pickle or garbage)"
-        elif "zip archive" in text or "central directory" in text:
-            reason = "corrupt or truncated torch zip archive"
-        else:
-            lines = [line.strip() for line in text.splitlines() if line.strip()]
-            reason = f"corrupt, truncated or not a torch file: {lines[0][:200] if lines else type(err).__name__}"
-        raise error(f"{path}: unreadable ({reason})") from None
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return type(value)((k, _to_device(v, device)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_device(v, device) for v in value)
+    return value
 
 
 def read_yaml_mapping(path: str | Path, *, expected: str, what: str = "config",

@@ -119,7 +119,7 @@ def test_pickle_with_code_is_refused_and_does_not_run(tmp_path):
 @pytest.mark.parametrize("contents, message", [
     (b"", "empty"),
     (b"not a zip or pickle at all", "unreadable"),
-    (pickle.dumps({"mel": [1.0, 2.0]}, protocol=4), "not a weights-only torch file"),
+    (pickle.dumps({"mel": [1.0, 2.0]}, protocol=4), "a pickle, but not torch.s legacy format"),
 ])
 def test_garbage_files(tmp_path, contents, message):
     path = tmp_path / "g.pt"

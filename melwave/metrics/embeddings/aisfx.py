@@ -4,7 +4,7 @@ embedding whose weights ship inside the `aisfx` wheel on PyPI (MIT code; weights
 
 We read its `models/checkpoint.pth` through importlib paths and never import the package (its
 metadata pins old numpy/librosa; install it with `pip install --no-deps aisfx==0.1.2`). The
-checkpoint is a pickle of (state_dict, dataset table); it is loaded with `weights_only=True`,
+checkpoint is a pickle of (state_dict, dataset table); it is read through melwave.utils.safe_torch (data only),
 allowing only numpy's scalar/dtype reconstructors that the table needs, so no code runs.
 
 Front end (its librosa path, reproduced): 44.1 kHz mono, peak-normalised; power mel
@@ -79,18 +79,28 @@ class AisfxNetwork(nn.Module):
         return x.mean(dim=3).amax(dim=2)
 
 
+def _numpy_scalar(dtype, data=None):
+    # The checkpoint's dataset table holds numpy scalars; only plain numeric ones are rebuilt.
+    if not isinstance(dtype, np.dtype) or dtype.kind not in "biuf" or not isinstance(data, bytes):
+        raise CheckpointError("aisfx checkpoint: a numpy scalar that is not a plain number")
+    return np.frombuffer(data, dtype=dtype, count=1)[0]
+
+
+def _numpy_dtype(spec, align=False, copy=False):
+    if not isinstance(spec, str) or len(spec) > 8:
+        raise CheckpointError("aisfx checkpoint: a numpy dtype that is not a plain type code")
+    return np.dtype(spec)
+
+
 def _load_checkpoint(path: Path) -> dict[str, Tensor]:
+    from melwave.utils.safe_torch import read_torch_file
+
+    stand_ins = {"numpy.core.multiarray.scalar": _numpy_scalar, "numpy._core.multiarray.scalar": _numpy_scalar,
+                 "numpy.dtype": _numpy_dtype}
     try:
-        from numpy._core.multiarray import scalar
-    except ImportError:  # numpy < 2
-        from numpy.core.multiarray import scalar
-    allowed = [(scalar, "numpy.core.multiarray.scalar"), (scalar, "numpy._core.multiarray.scalar"), np.dtype,
-               type(np.dtype("int64"))]
-    try:
-        with torch.serialization.safe_globals(allowed):
-            loaded = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001
-        raise CheckpointError(f"{path}: cannot read the aisfx checkpoint safely ({type(err).__name__})") from None
+        loaded = read_torch_file(path, error=CheckpointError, stand_ins=stand_ins)
+    except CheckpointError as err:
+        raise CheckpointError(f"cannot read the aisfx checkpoint safely: {err}") from None
     state = loaded[0] if isinstance(loaded, (tuple, list)) else loaded
     prefix = "embedding_net."
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}

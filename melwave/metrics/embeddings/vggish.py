@@ -97,10 +97,9 @@ class VGGishNetwork(nn.Module):
 def _load_state(path: Path, what: str) -> dict[str, Tensor]:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such {what} file")
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure is "not a weights file"
-        raise CheckpointError(f"{path}: not a loadable {what} state dict ({type(err).__name__}: {str(err).splitlines()[0][:200]})") from None
+    from melwave.utils.safe_torch import read_torch_file
+
+    state = read_torch_file(path, error=CheckpointError)
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a state dict, got {type(state).__name__}")
     return state
