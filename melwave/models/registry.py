@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import importlib
 import json
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from melwave.audio.config import MelConfig
 from melwave.errors import CheckpointError, ConfigError, MelConfigMismatch
+from melwave.models.gate import MAX_MODEL_PARAMS, check_layout, plain_state, sized_skeleton
 from melwave.utils.fileio import atomic_write
 
 if TYPE_CHECKING:  # torch and the models are imported where used: `melwave --help` needs neither
@@ -27,12 +27,6 @@ if TYPE_CHECKING:  # torch and the models are imported where used: `melwave --he
 
 MODEL_FORMAT = "melwave-model"
 MODEL_VERSION = 1
-
-# The most parameters plus buffer elements a model file may ask for (8 GB as float32). `load_model`
-# sizes the model its header describes on the meta device (nothing allocated) and refuses larger
-# ones before allocating anything: a model file is data, and its config must not be able to
-# exhaust the machine. The largest melwave model today (HiFi-GAN V1) has 14M.
-MAX_MODEL_PARAMS = 2_000_000_000
 
 # How a loaded vocoder runs: torch (melwave's modules) or an ONNX Runtime session of its export.
 BACKENDS = ("torch", "onnxruntime")
@@ -198,27 +192,11 @@ def save_model(model: torch.nn.Module, path: str | Path, *, overwrite: bool = Fa
     if half:
         header["stored_dtype"] = "float16"
     # safetensors refuses shared storage; clone makes every tensor its own.
-    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in _plain_state(model).items()}
+    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in plain_state(model).items()}
     if half:
         state = {k: v.half() if v.dtype == torch.float32 else v for k, v in state.items()}
     atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata={"melwave": json.dumps(header)}), overwrite=overwrite)
     return path
-
-
-def _plain_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The state dict with parametrizations (weight norm) folded into plain tensors: the layout
-    `from_config` builds, so the file loads. The caller's model is left as it was."""
-    from torch.nn.utils import parametrize
-
-    state = model.state_dict()
-    if not any(parametrize.is_parametrized(m) for m in model.modules()):
-        return state
-    plain = {k: v for k, v in state.items() if ".parametrizations." not in k}
-    for prefix, module in model.named_modules():
-        if parametrize.is_parametrized(module):
-            for name in module.parametrizations.keys():
-                plain[f"{prefix}.{name}" if prefix else name] = getattr(module, name)
-    return plain
 
 
 def read_header(path: str | Path) -> dict[str, Any]:
@@ -243,13 +221,16 @@ def read_header(path: str | Path) -> dict[str, Any]:
     return header
 
 
-def _stored_shapes(path: Path) -> dict[str, tuple[int, ...]]:
-    """Name -> shape of every tensor in a safetensors file, from its header (no data is read)."""
+def _stored_shapes(path: Path) -> tuple[dict[str, tuple[int, ...]], dict[str, bool]]:
+    """(name -> shape, name -> is floating) of every tensor in a safetensors file, from its
+    header (no data is read)."""
     from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="pt") as handle:
-            return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+            slices = {key: handle.get_slice(key) for key in handle.keys()}
+            return ({key: tuple(piece.get_shape()) for key, piece in slices.items()},
+                    {key: piece.get_dtype().startswith(("F", "BF")) for key, piece in slices.items()})
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path}: tensors are unreadable ({err})") from None
 
@@ -266,98 +247,6 @@ def _build(path: Path, family: str, model_config: Any, mel_config: MelConfig) ->
         # (RuntimeError: torch refusing a size, e.g. a negative channel count).
         raise CheckpointError(f"{path}: model_config does not describe a valid {family} model "
                               f"({' '.join(str(err).split()[:30])})") from None
-
-
-# In-place ops that change a tensor's shape; every other in-place op keeps it.
-_RESHAPING_INPLACE = frozenset({"resize_", "resize_as_", "set_", "as_strided_", "squeeze_", "unsqueeze_", "t_",
-                                "transpose_", "swapdims_", "swapaxes_"})
-
-
-# Factory functions that torch runs on meta through Python decompositions (importing torch._dynamo,
-# seconds): `_meta_build` makes their (1-D) results from the shape alone.
-_META_FACTORIES = frozenset({"arange", "linspace", "logspace", "hann_window", "hamming_window", "blackman_window",
-                             "bartlett_window", "kaiser_window"})
-
-
-def _meta_factory(name: str, args: tuple, kwargs: dict) -> Any:
-    import torch
-
-    dtype = kwargs.get("dtype")
-    if name == "arange":
-        bounds = [kwargs[k] for k in ("start", "end", "step") if k in kwargs] if not args else list(args)
-        start, end, step = (0, bounds[0], 1) if len(bounds) == 1 else (bounds[0], bounds[1], bounds[2] if len(bounds) > 2 else 1)
-        start, end, step = (v.item() if isinstance(v, torch.Tensor) else v for v in (start, end, step))
-        length = max(0, math.ceil((end - start) / step))
-        if dtype is None and all(isinstance(v, int) for v in (start, end, step)):
-            dtype = torch.int64
-    elif name in ("linspace", "logspace"):
-        length = args[2] if len(args) > 2 else kwargs["steps"]
-    else:
-        length = args[0] if args else kwargs["window_length"]
-    return torch.empty(int(length), dtype=dtype or torch.get_default_dtype(), device="meta")
-
-
-class _TooManyOps(Exception):
-    """Raised inside `_meta_build` when construction runs more torch ops than its budget."""
-
-
-def _meta_build(build: Callable[[], Any], *, max_ops: int | None = None) -> Any:
-    """Run `build` under `torch.device("meta")`: parameters and buffers get shapes, no memory.
-
-    Weight initialisation (in-place ops such as normal_ and uniform_ on meta tensors) is skipped:
-    it cannot change a shape, and running it on meta would import torch's decomposition tables
-    (over a second) for nothing.
-
-    max_ops: a budget of torch calls. Meta tensors cost no memory, but a config asking for 10^9
-    layers would still build 10^9 Python modules; the budget stops it (raises _TooManyOps) at a
-    size the file's own tensors justify (melwave's families make ~10 calls per stored tensor)."""
-    import torch
-    from torch.overrides import TorchFunctionMode
-
-    calls = 0
-
-    class SkipInPlaceOnMeta(TorchFunctionMode):
-        def __torch_function__(self, func, types, args=(), kwargs=None):
-            nonlocal calls
-            calls += 1
-            if max_ops is not None and calls > max_ops:
-                raise _TooManyOps(calls)
-            kwargs = kwargs or {}
-            name = getattr(func, "__name__", "")
-            if name in _META_FACTORIES and kwargs.get("device") is None:
-                return _meta_factory(name, args, kwargs)
-            if name.endswith("_") and not name.endswith("__") and name not in _RESHAPING_INPLACE:
-                # The tensor changed in place: the first argument (torch.nn.init passes it by keyword).
-                target = args[0] if args else next(iter(kwargs.values()), None)
-                if isinstance(target, torch.Tensor) and target.is_meta:
-                    return target
-            return func(*args, **kwargs)
-
-    with torch.device("meta"), SkipInPlaceOnMeta():
-        return build()
-
-
-def _check_layout(path: Path, family: str, skeleton: torch.nn.Module, stored: dict[str, tuple[int, ...]]) -> None:
-    """Compare the meta-device model a header describes with the tensors its file holds: size
-    bound first, then every name and shape. Raises one-line CheckpointErrors."""
-    size = sum(t.numel() for t in skeleton.parameters()) + sum(t.numel() for t in skeleton.buffers())
-    if size > MAX_MODEL_PARAMS:
-        raise CheckpointError(f"{path}: its {family} model_config asks for {size:,} parameters and buffer values, more than "
-                              f"the {MAX_MODEL_PARAMS:,} melwave loads (MAX_MODEL_PARAMS); refusing before allocating anything")
-    expected = {name: tuple(t.shape) for name, t in _plain_state(skeleton).items()}
-    missing = sorted(set(expected) - set(stored))
-    unexpected = sorted(set(stored) - set(expected))
-    wrong = [name for name in sorted(set(expected) & set(stored)) if expected[name] != stored[name]]
-    if missing or unexpected or wrong:
-        parts = []
-        if wrong:
-            parts.append("shapes differ: " + ", ".join(f"{name} expected {expected[name]} stored {stored[name]}" for name in wrong[:4])
-                         + (f" (+{len(wrong) - 4} more)" if len(wrong) > 4 else ""))
-        if missing:
-            parts.append(f"missing {missing[:5]}" + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""))
-        if unexpected:
-            parts.append(f"unexpected {unexpected[:5]}" + (f" (+{len(unexpected) - 5} more)" if len(unexpected) > 5 else ""))
-        raise CheckpointError(f"{path}: weights do not match the {family} architecture its model_config describes ({'; '.join(parts)})")
 
 
 def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> torch.nn.Module:
@@ -385,17 +274,10 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> torch
     except ConfigError as err:
         raise CheckpointError(f"{path}: {err}" if str(path) not in str(err) else str(err)) from None
     model_config = header.get("model_config") or {}
-    stored = _stored_shapes(path)
-    # ~10 torch calls per stored tensor in every family (measured); 100x that plus slack is
-    # far above any honest file and far below what exhausts memory.
-    budget = 100 * (len(stored) + 50)
-    try:
-        skeleton = _meta_build(lambda: _build(path, family, model_config, mel_config), max_ops=budget)
-    except _TooManyOps:
-        raise CheckpointError(f"{path}: its {family} model_config describes a model built from more than {budget:,} "
-                              f"tensor operations, far more than the {len(stored)} tensors the file holds; "
-                              f"refusing before allocating anything") from None
-    _check_layout(path, family, skeleton, stored)
+    stored, floating = _stored_shapes(path)
+    what = f"the {family} architecture its model_config describes"
+    skeleton = sized_skeleton(path, what, lambda: _build(path, family, model_config, mel_config), len(stored))
+    check_layout(path, what, skeleton, stored, floating)
     del skeleton
     model = _build(path, family, model_config, mel_config)
     try:

@@ -147,6 +147,6 @@ def test_bad_folders_fail_in_one_line(reference, tmp_path):
         melwave.load_vocoder(folder)
     assert "\n" not in str(err.value)
     (folder / "config.json").write_text(json.dumps({**config, "upsample_initial_channel": 32}))
-    with pytest.raises(CheckpointError, match="weights do not fit") as err:
+    with pytest.raises(CheckpointError, match="weights do not match") as err:
         melwave.load_vocoder(folder)
     assert "\n" not in str(err.value)

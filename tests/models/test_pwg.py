@@ -24,7 +24,8 @@ from melwave.errors import CheckpointError, UnsafeFileError
 from melwave.models.formats import detect
 from melwave.models.blocks.weight_norm import fold_weight_norm_state as fold_weight_norm
 from melwave.models.formats.pwg import toolkit_mel_config, toolkit_model
-from melwave.models.registry import _meta_build, _plain_state, load_model, save_model
+from melwave.models.gate import meta_build, plain_state
+from melwave.models.registry import load_model, save_model
 from melwave.models.vocoders.pwg import ParallelWaveGAN, ToolkitVocoder
 
 DATA = Path(__file__).parent / "data" / "pwg"
@@ -138,8 +139,8 @@ def test_published_full_size_generators_map_onto_melwave_networks(name):
     assert any(k.endswith("weight_g") for k in state)  # the toolkit saves weight norm
     model_config, renamed = toolkit_model(config, fold_weight_norm(state), n_mels=80, source=name)
     mel = melwave.MelConfig(hop_length=model_config.hop_length, n_fft=max(1024, model_config.hop_length))
-    skeleton = _meta_build(lambda: ToolkitVocoder(model_config, mel))
-    expected = {k: tuple(v.shape) for k, v in _plain_state(skeleton).items() if not k.startswith("feature_")}
+    skeleton = meta_build(lambda: ToolkitVocoder(model_config, mel))
+    expected = {k: tuple(v.shape) for k, v in plain_state(skeleton).items() if not k.startswith("feature_")}
     assert {k: tuple(v.shape) for k, v in renamed.items()} == expected
     # Parameter count: the toolkit's (v, bias and weight-norm-free) equals melwave's.
     toolkit = sum(int(np.prod(v)) for k, v in entry["tensors"].items() if not k.endswith("weight_g"))
@@ -180,7 +181,7 @@ def _folder(tmp_path, case="melgan", **changes) -> Path:
 @pytest.mark.parametrize("changes, message", [
     ({"generator_type": "StyleMelGANGenerator"}, "generator_type 'StyleMelGANGenerator' is not supported"),
     ({"generator_params": {"use_causal_conv": True}}, "use_causal_conv=True is not supported"),
-    ({"generator_params": {"channels": 32}}, "weights do not fit|do not describe"),
+    ({"generator_params": {"channels": 32}}, "weights do not match|do not describe"),
     ({"window": "hamming"}, "Hann window only"),
     ({"num_mels": 12, "generator_params": {"in_channels": 12}}, "num_mels=12"),
 ])

@@ -33,28 +33,61 @@ def remove_weight_norm(module: nn.Module) -> nn.Module:
     return module
 
 
-def fold_weight_norm_state(state: dict) -> dict:
+_FORMS = ((".weight_g", ".weight_v"), (".parametrizations.weight.original0", ".parametrizations.weight.original1"))
+
+
+def fold_weight_norm_state(state: dict, *, source: object = "state dict") -> dict:
     """A saved state dict with weight norm -> plain `X.weight`s, in either form torch saves it:
     `X.weight_g`/`X.weight_v` (legacy torch.nn.utils.weight_norm, dim 0) or
     `X.parametrizations.weight.original0/1` (its parametrization). Other entries pass through.
 
-    Folded with torch's own kernel (what the reference implementations' remove_weight_norm()
-    runs), so the weights are bit-identical to theirs."""
+    Every pair is checked before torch touches it: both present, both real floating tensors of
+    one dtype, `v` at least 1-D with no zero-sized dimension, `g` holding one value per output
+    channel (shaped `(out, 1, ...)`, or flat `(out,)`). The private kernel below trusts its
+    inputs: a `g` of the wrong shape corrupts the heap (found by a hostile file). Folded with
+    torch's own kernel (what the reference implementations' remove_weight_norm() runs), so the
+    weights are bit-identical to theirs. A CheckpointError names `source` and the tensor."""
     import torch
 
-    forms = ((".weight_g", ".weight_v"), (".parametrizations.weight.original0", ".parametrizations.weight.original1"))
+    from melwave.errors import CheckpointError
+
     folded = {}
     for key, value in state.items():
-        for g_suffix, v_suffix in forms:
+        for g_suffix, v_suffix in _FORMS:
             if key.endswith(v_suffix):
                 prefix = key[: -len(v_suffix)]
-                folded[prefix + ".weight"] = torch._weight_norm(value, state[prefix + g_suffix], 0)
+                g = state.get(prefix + g_suffix)
+                folded[prefix + ".weight"] = torch._weight_norm(value, _checked_g(g, value, prefix, source), 0)
                 break
             if key.endswith(g_suffix):
+                if key[: -len(g_suffix)] + v_suffix not in state:
+                    raise CheckpointError(f"{source}: {key} has no {v_suffix.lstrip('.')} beside it (a weight-norm pair)")
                 break
         else:
             folded[key] = value
     return folded
+
+
+def _checked_g(g, v, prefix: str, source: object):
+    import torch
+
+    from melwave.errors import CheckpointError
+
+    where = f"{source}: weight norm of {prefix[:100]}"
+    if not isinstance(g, torch.Tensor):
+        raise CheckpointError(f"{where}: its magnitude (g) is missing or not a tensor")
+    if not (isinstance(v, torch.Tensor) and v.is_floating_point() and g.is_floating_point()):
+        raise CheckpointError(f"{where}: expected floating-point tensors, got {getattr(v, 'dtype', type(v))} and {g.dtype}")
+    if v.dtype != g.dtype:
+        raise CheckpointError(f"{where}: direction (v) is {v.dtype} but magnitude (g) is {g.dtype}")
+    if v.dim() < 1 or v.numel() == 0:
+        raise CheckpointError(f"{where}: direction (v) of shape {tuple(v.shape)} is empty")
+    out = v.shape[0]
+    expected = (out,) + (1,) * (v.dim() - 1)
+    if tuple(g.shape) not in (expected, (out,)):
+        raise CheckpointError(f"{where}: magnitude (g) has shape {tuple(g.shape)}, expected {expected} "
+                              f"for a direction (v) of shape {tuple(v.shape)}")
+    return g.reshape(expected).contiguous()
 
 
 def has_weight_norm(module: nn.Module) -> bool:

@@ -124,6 +124,7 @@ def to_melwave_state(state: dict[str, Any], config, source: Path) -> dict[str, A
 
 def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config: MelConfig | None = None):
     from melwave.models.formats._torchfile import load_torch_file
+    from melwave.models.gate import build_checked, checked_state
     from melwave.models.vocoders.gomin import GominGAN
 
     del mel_config  # config.json states the mel settings; load_vocoder checks a given one against them
@@ -138,17 +139,8 @@ def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config: MelC
     state = checkpoint.get("generator") if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise CheckpointError(f"{weights}: expected {{'generator': state_dict}} (BigVGAN's bigvgan_generator.pt)")
-    from melwave.models.blocks.weight_norm import fold_weight_norm_state
-
-    state = to_melwave_state(fold_weight_norm_state(state), model_config, weights)
-    try:
-        model = GominGAN(model_config, mel)
-    except ConfigError as err:
-        raise CheckpointError(f"{config_path}: {err}") from None
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        detail = " ".join(str(err).split()[:40])
-        raise CheckpointError(f"{weights}: weights do not fit the generator {config_path.name} describes ({detail})") from None
+    state = to_melwave_state(checked_state(weights, state, what="generator state dict"), model_config, weights)
+    model = build_checked(weights, f"the BigVGAN generator its {config_path.name} describes",
+                          lambda: GominGAN(model_config, mel), state)
     model.name = folder.name if path.is_dir() else path.name
     return model.to(device).eval()

@@ -74,19 +74,17 @@ def melwave_keys(state: dict, source: Path) -> dict:
     return out
 
 
-def load_into(model, state: dict, source: Path):
-    try:
-        model.load_state_dict(melwave_keys(state, source))
-    except RuntimeError as err:
-        raise CheckpointError(f"{source}: weights do not fit DiffWave {model.config}: {str(err).splitlines()[0]}") from None
-    return model
+def build_into(build, state: dict, source: Path):
+    """`build()` (a DiffWave) through the loading gate, with their tensors under melwave's names."""
+    from melwave.models.gate import build_checked
+
+    return build_checked(source, "the DiffWave network its settings describe", build, melwave_keys(state, source))
 
 
 def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config=None):
-    import torch
-
     from melwave.models.diffusion.schedule import NoiseScheduleConfig
     from melwave.models.formats._torchfile import load_torch_file
+    from melwave.models.gate import checked_state
     from melwave.models.vocoders.diffwave import DiffWave, DiffWaveConfig
 
     del mel_config  # params state the mel; load_vocoder checks a given one against it
@@ -94,9 +92,7 @@ def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config=None)
     checkpoint = load_torch_file(file, trust_file=trust_file, stand_ins={"diffwave.params.AttrDict": AttrDictStandIn})
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict) or not isinstance(checkpoint.get("params"), dict):
         raise CheckpointError(f"{file}: expected lmnt-com/diffwave's {{'model': state_dict, 'params': {{...}}}}")
-    state, params = checkpoint["model"], dict(checkpoint["params"])
-    if not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{file}: 'model' holds non-tensor values")
+    state, params = checked_state(file, checkpoint["model"], what="'model' state dict"), dict(checkpoint["params"])
     if params.get("unconditional"):
         raise CheckpointError(f"{file}: params.unconditional is true: an unconditional DiffWave is not a vocoder")
 
@@ -126,7 +122,7 @@ def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config=None)
                                 inference_steps=len(betas), sampler="diffwave")
     except ConfigError as err:
         raise CheckpointError(f"{file}: params: {err}") from None
-    model = load_into(DiffWave(config, mel), state, file)
+    model = build_into(lambda: DiffWave(config, mel), state, file)
     model.name = file.name
     model.provenance = {"files": [file.name], "inference_noise_schedule": [float(b) for b in fast]}
     return model.to(device).eval()

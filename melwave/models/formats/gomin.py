@@ -106,27 +106,22 @@ def to_melwave_state(state: dict[str, Any], model, source: Path) -> dict[str, An
 
 
 def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config: MelConfig | None = None):
-    from torch import Tensor
-
     from melwave.models.formats._torchfile import load_torch_file
+    from melwave.models.gate import build_checked, checked_state, sized_skeleton
     from melwave.models.vocoders.gomin import GominGAN
 
     state = load_torch_file(path, trust_file=trust_file)
-    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+    if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a bare state dict of tensors (GOMIN's gan_state_dict.pt)")
+    state = checked_state(path, state)
     config = model_config_of(state, path)
     n_mels = state["conv_pre.weight"].shape[1]
     # GomiGAN's mel is its MelspecInversion's (gomin-24k) with n_mels = its in_channels.
     mel = mel_config or PRESETS["gomin-24k"].replace(n_mels=n_mels)
     if mel.n_mels != n_mels:
         raise CheckpointError(f"{path}: generator expects {n_mels} mel bins but the mel config has n_mels={mel.n_mels}")
-    try:
-        model = GominGAN(config, mel)
-    except ConfigError as err:
-        raise CheckpointError(f"{path}: {err}") from None
-    try:
-        model.load_state_dict(to_melwave_state(state, model, path))
-    except RuntimeError as err:
-        raise CheckpointError(f"{path}: weights do not fit GomiGAN {config} ({' '.join(str(err).split()[:40])})") from None
+    skeleton = sized_skeleton(path, "the GomiGAN its tensors describe", lambda: GominGAN(config, mel), len(state))
+    model = build_checked(path, "the GomiGAN its tensors describe", lambda: GominGAN(config, mel),
+                          to_melwave_state(state, skeleton, path))
     model.name = path.name
     return model.to(device).eval()

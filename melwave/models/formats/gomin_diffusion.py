@@ -15,7 +15,7 @@ from pathlib import Path
 
 from melwave.errors import CheckpointError
 from melwave.models.formats._torchfile import pickle_names
-from melwave.models.formats.diffwave import SUFFIXES, load_into
+from melwave.models.formats.diffwave import SUFFIXES, build_into
 
 STEPS = 50  # GOMIN's DiffusionConfig.num_diffusion_steps (the embedding table is not stored)
 
@@ -28,16 +28,16 @@ def matches(path: Path) -> bool:
 
 
 def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config=None):
-    import torch
-
     from melwave.audio.config import PRESETS
     from melwave.models.diffusion.schedule import NoiseScheduleConfig
     from melwave.models.formats._torchfile import load_torch_file
+    from melwave.models.gate import checked_state
     from melwave.models.vocoders.diffwave import DIFFWAVE_CONFIGS, DiffWave, DiffWaveConfig
 
     state = load_torch_file(path, trust_file=trust_file)
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected GOMIN's bare state dict (tensors by name)")
+    state = checked_state(path, state)
     if not all(key.startswith("model.") for key in state):
         raise CheckpointError(f"{path}: expected every key under 'model.' (GOMIN's DiffusionWrapper)")
     state = {key[len("model."):]: value for key, value in state.items()}
@@ -58,7 +58,7 @@ def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config=None)
     config = DiffWaveConfig(residual_layers=layers, residual_channels=channels, dilation_cycle=cycle, film_every=cycle,
                             upsample_strides=(16, 16), schedule=NoiseScheduleConfig(num_train_steps=STEPS, beta_start=1e-4, beta_end=0.05),
                             inference_steps=STEPS, sampler=gomin.sampler, clip_sample=gomin.clip_sample)
-    model = load_into(DiffWave(config, mel_config), state, path)
+    model = build_into(lambda: DiffWave(config, mel_config), state, path)
     model.name = path.name
     model.provenance = {"files": [path.name]}
     return model.to(device).eval()

@@ -56,6 +56,7 @@ def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config: MelC
     import torch
 
     from melwave.models.formats._torchfile import load_torch_file
+    from melwave.models.gate import build_checked, checked_state
     from melwave.models.vocoders.pwg import ToolkitVocoder
 
     del mel_config
@@ -67,30 +68,16 @@ def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config: MelC
         state = data["model"]["generator"]
     except (TypeError, KeyError):
         raise CheckpointError(f"{checkpoint}: expected {{'model': {{'generator': state_dict}}}} (a ParallelWaveGAN toolkit checkpoint)") from None
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{checkpoint}: model.generator is not a state dict of tensors")
-    from melwave.models.blocks.weight_norm import fold_weight_norm_state
-
-    state = fold_weight_norm_state(dict(state))
+    state = checked_state(checkpoint, state, what="model.generator state dict")
     # Stats registered on the generator (register_stats) are in its state dict; stats.h5 wins.
     stored_stats = (state.pop("mean", None), state.pop("scale", None))
     # A generator saved with its inference-time PQMF holds the filterbank too: rebuilt from config.
     state = {k: v for k, v in state.items() if not k.startswith("pqmf.")}
     model_config, renamed = toolkit_model(config, state, n_mels=mel.n_mels, source=str(folder / CONFIG))
-    try:
-        model = ToolkitVocoder(model_config, mel)
-    except ConfigError as err:
-        raise CheckpointError(f"{folder / CONFIG}: {err}") from None
     mean, scale = read_stats(folder, stored_stats, n_mels=mel.n_mels)
     renamed["feature_mean"], renamed["feature_scale"] = torch.from_numpy(mean), torch.from_numpy(scale)
-    try:
-        missing, unexpected = model.load_state_dict(renamed, strict=False)
-    except RuntimeError as err:  # shapes: a config.yml that does not describe these weights
-        raise CheckpointError(f"{checkpoint}: generator weights do not fit its config.yml ({config.get('generator_type')}): "
-                              f"{' '.join(str(err).split())[:300]}") from None
-    if missing or unexpected:
-        raise CheckpointError(f"{checkpoint}: generator weights do not fit its config.yml ({config.get('generator_type')}): "
-                              f"missing {sorted(missing)[:4]}, unexpected {sorted(unexpected)[:4]}")
+    model = build_checked(checkpoint, f"the {config.get('generator_type', GENERATOR_TYPES[0])} its config.yml describes",
+                          lambda: ToolkitVocoder(model_config, mel), renamed)
     model.name = folder.name
     model.provenance = {"checkpoint": checkpoint.name, "generator_type": config.get("generator_type", GENERATOR_TYPES[0])}
     return model.to(device).eval()

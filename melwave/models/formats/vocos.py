@@ -67,9 +67,8 @@ def mel_config_of(features: dict[str, Any], source: Path) -> MelConfig:
 
 
 def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config=None):
-    import torch
-
     from melwave.models.formats._torchfile import load_torch_file
+    from melwave.models.gate import build_checked, checked_state
     from melwave.models.vocoders.vocos import Vocos, VocosConfig
 
     del mel_config  # config.yaml states the mel; load_vocoder checks a given one against it
@@ -95,8 +94,9 @@ def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config=None)
 
     weights = path / WEIGHTS
     state = load_torch_file(weights, trust_file=trust_file)
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if not isinstance(state, dict):
         raise CheckpointError(f"{weights}: expected the state dict of a Vocos model (tensors by name)")
+    state = checked_state(weights, state)
     prefix = "backbone.convnext."
     layers = len({key[len(prefix):].split(".")[0] for key in state if key.startswith(prefix)})
     try:
@@ -107,11 +107,9 @@ def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config=None)
         raise CheckpointError(f"{weights}: holds {layers} ConvNeXt layers of dim {dim}, config.yaml says "
                               f"{backbone.get('num_layers')} of {backbone.get('dim')}")
     _check_feature_buffers(state, mel, weights)
-    model = Vocos(VocosConfig(dim=dim, intermediate_dim=intermediate, layers=layers, head_padding=head_padding), mel)
-    try:
-        model.load_state_dict(_melwave_keys(state))
-    except RuntimeError as err:
-        raise CheckpointError(f"{weights}: weights do not fit Vocos {model.config}: {str(err).splitlines()[0]}") from None
+    config = VocosConfig(dim=dim, intermediate_dim=intermediate, layers=layers, head_padding=head_padding)
+    model = build_checked(weights, "the Vocos network its config.yaml and tensors describe", lambda: Vocos(config, mel),
+                          _melwave_keys(state))
     model.name = path.name
     model.provenance = {"files": [CONFIG, WEIGHTS]}
     return model.to(device).eval()

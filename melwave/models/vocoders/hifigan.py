@@ -19,7 +19,8 @@ from torch import Tensor, nn
 from melwave.audio.config import PRESETS, MelConfig
 from melwave.errors import CheckpointError, ConfigError
 from melwave.models.base import Vocoder
-from melwave.models.blocks.weight_norm import WeightNormMixin, fold_weight_norm_state
+from melwave.models.blocks.weight_norm import WeightNormMixin
+from melwave.models.gate import build_checked, checked_state
 from melwave.utils.fileio import torch_load_weights_only
 
 LRELU_SLOPE = 0.1
@@ -110,6 +111,7 @@ class HiFiGAN(WeightNormMixin, Vocoder):
     config_class = HiFiGANConfig
     named_configs = HIFIGAN_CONFIGS
     default_mel_preset = "hifigan-22k"
+    feed_forward = True  # convolutions only: streams exactly (melwave.models.streaming)
 
     def __init__(self, config: HiFiGANConfig = HIFIGAN_V1, mel_config: MelConfig = PRESETS["hifigan-22k"]):
         super().__init__(mel_config, config)
@@ -161,6 +163,10 @@ def _infer_config(state: dict[str, Tensor]) -> HiFiGANConfig:
     raise CheckpointError(f"HiFi-GAN checkpoint with conv_pre width {width} matches none of V1/V2/V3")
 
 
+def _version_name(config: HiFiGANConfig) -> str:
+    return next((name.upper() for name, known in HIFIGAN_CONFIGS.items() if known == config), "custom")
+
+
 def load_hifigan_checkpoint(path: str | Path, *, device: str | torch.device = "cpu", mel_config: MelConfig | None = None,
                             config: HiFiGANConfig | None = None) -> HiFiGAN:
     """Load a standard `{"generator": state_dict}` HiFi-GAN file without executing code from it."""
@@ -169,21 +175,20 @@ def load_hifigan_checkpoint(path: str | Path, *, device: str | torch.device = "c
         raise CheckpointError(f"{path}: no such checkpoint")
     checkpoint = torch_load_weights_only(path, CheckpointError)
     state = checkpoint.get("generator", checkpoint) if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+    if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a state dict or {{'generator': state_dict}} of tensors")
-    state = fold_weight_norm_state(state)
+    state = checked_state(path, state, what="generator state dict")
     if "conv_pre.weight" not in state:
         raise CheckpointError(f"{path}: not a HiFi-GAN generator (no conv_pre.weight)")
+    if state["conv_pre.weight"].dim() != 3:
+        raise CheckpointError(f"{path}: conv_pre.weight has shape {tuple(state['conv_pre.weight'].shape)}, expected a Conv1d "
+                              f"weight (channels, n_mels, kernel)")
     config = config or _infer_config(state)
     mel_config = mel_config or PRESETS["hifigan-22k"]
     n_mels = state["conv_pre.weight"].shape[1]
     if n_mels != mel_config.n_mels:
         raise CheckpointError(f"{path}: generator expects {n_mels} mel bins but the mel config has n_mels={mel_config.n_mels}")
-    model = HiFiGAN(config, mel_config)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        raise CheckpointError(f"{path}: weights do not fit HiFi-GAN {config}: {str(err).splitlines()[0]}") from None
+    model = build_checked(path, f"the HiFi-GAN {_version_name(config)} generator", lambda: HiFiGAN(config, mel_config), state)
     model.name = path.name
     return model.to(device).eval()
 
