@@ -3,40 +3,34 @@ bad file never stops the others.
 
 Inputs may be files, folders (searched recursively), globs (`**` recursive) and `.txt` lists (one
 path per line, relative to the list's folder; `#` comments). Outputs are either one path per input,
-or one folder that mirrors the inputs' tree under it.
+or one folder that mirrors the inputs' tree under it. The whole map is checked by the output
+planner (`melwave.inference.output_plan`) before anything is written.
 """
 
 from __future__ import annotations
 
 import glob
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
 
 from tqdm import tqdm
 
 from melwave.errors import MelwaveError
+from melwave.inference.output_plan import Item, OutputPlan, plan_batch
 
 log = logging.getLogger("melwave")
 
+__all__ = ["Item", "OutputPlan", "BatchReport", "expand_inputs", "plan_batch", "run_batch", "read_list"]
 
-@dataclass(frozen=True)
-class Item:
-    """One input file and the root it was found under (for mirroring the tree)."""
-
-    path: Path
-    root: Path
-
-    @property
-    def relative(self) -> Path:
-        try:
-            return self.path.relative_to(self.root)
-        except ValueError:
-            return Path(self.path.name)
+# A list line longer than this is not a path (PATH_MAX is 4096 on Linux): it is reported and skipped
+# without ever holding more than this many bytes of it.
+MAX_LIST_LINE = 4096
+# A list with this many bad lines is probably not a list at all (a binary file named .txt): stop there.
+MAX_LIST_PROBLEMS = 20
 
 
 def _glob_root(pattern: str) -> Path:
@@ -49,70 +43,105 @@ def _glob_root(pattern: str) -> Path:
     return Path(*fixed) if fixed else Path(".")
 
 
+def _lines(handle: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, bytes without the newline) per line, or (number, None) for a line longer than
+    MAX_LIST_LINE, whose rest is read and dropped in bounded pieces."""
+    number = 0
+    while True:
+        line = handle.readline(MAX_LIST_LINE + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LIST_LINE and not line.endswith(b"\n"):
+            while (rest := handle.readline(MAX_LIST_LINE)) and not rest.endswith(b"\n"):
+                pass
+            yield number, None
+            continue
+        yield number, line.rstrip(b"\r\n")
+
+
+def _list_entry(raw: bytes | None) -> tuple[str | None, str | None]:
+    """(path text, None) for a usable line, (None, None) for a blank or comment, (None, reason) for a bad one."""
+    if raw is None:
+        return None, f"line longer than {MAX_LIST_LINE} bytes; skipped"
+    if b"\0" in raw:
+        return None, "contains a NUL byte; skipped"
+    try:
+        text = raw.decode("utf-8").lstrip("\ufeff").strip()
+    except UnicodeDecodeError as err:
+        return None, f"not valid UTF-8 (byte {err.start + 1}); skipped"
+    if not text or text.startswith("#"):
+        return None, None
+    return text, None
+
+
+def read_list(path: Path) -> tuple[list[Item], list[tuple[str, str]]]:
+    """The entries of a `.txt` list (one path per line, relative to the list's folder; `#` comments),
+    read line by line with a bounded line length. Returns (items, problems): a bad line (NUL byte,
+    not UTF-8, over-long) is one problem named `LIST:LINE`; the good lines are still returned."""
+    items: list[Item] = []
+    problems: list[tuple[str, str]] = []
+    try:
+        with open(path, "rb") as handle:
+            for number, raw in _lines(handle):
+                text, problem = _list_entry(raw)
+                if problem:
+                    problems.append((f"{path}:{number}", problem))
+                    if len(problems) >= MAX_LIST_PROBLEMS:
+                        problems.append((str(path), f"{MAX_LIST_PROBLEMS} bad lines; stopped reading it (is it a list of paths?)"))
+                        break
+                elif text:
+                    entry = Path(text) if Path(text).is_absolute() else path.parent / text
+                    items.append(Item(entry, entry.parent))
+    except OSError as err:
+        problems.append((str(path), f"cannot read the list ({err.strerror or err})"))
+    return items, problems
+
+
+def _kind(path: Path) -> str:
+    """"dir", "file" or "" for a path that is neither or cannot be looked at (e.g. a name too long)."""
+    try:
+        return "dir" if path.is_dir() else "file" if path.is_file() else ""
+    except (OSError, ValueError):
+        return ""
+
+
 def expand_inputs(specs: Sequence[str], extensions: Sequence[str]) -> tuple[list[Item], list[tuple[str, str]]]:
     """Expand `-i` specs into files with one of `extensions`. Returns (items, problems).
 
     A spec that names nothing is a problem (reported), not a crash; explicit files are kept even with
     another extension so the job reports them as unsupported instead of silently skipping them.
+    A file named more than once is kept each time: the output planner de-duplicates with a note.
     """
     items: list[Item] = []
     problems: list[tuple[str, str]] = []
     suffixes = tuple(e.lower() for e in extensions)
 
     def wanted(path: Path) -> bool:
-        return path.suffix.lower() in suffixes and not path.name.startswith(".")
+        return path.suffix.lower() in suffixes and not path.name.startswith(".") and _kind(path) == "file"
 
     for spec in specs:
         path = Path(spec)
+        kind = _kind(path)
         if glob.has_magic(spec):
-            matches = sorted(Path(p) for p in glob.glob(spec, recursive=True))
-            found = [p for p in matches if p.is_file() and wanted(p)]
+            found = [p for p in sorted(Path(p) for p in glob.glob(spec, recursive=True)) if wanted(p)]
             if not found:
                 problems.append((spec, f"pattern matched no {'/'.join(suffixes)} files"))
             root = _glob_root(spec)
             items.extend(Item(p, root) for p in found)
-        elif path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and wanted(p))
+        elif kind == "dir":
+            found = sorted(p for p in path.rglob("*") if wanted(p))
             if not found:
                 problems.append((spec, f"folder holds no {'/'.join(suffixes)} files"))
             items.extend(Item(p, path) for p in found)
-        elif path.suffix.lower() == ".txt" and path.is_file():
-            base = path.parent
-            for number, line in enumerate(path.read_text().splitlines(), 1):
-                line = line.strip()
-                if not line or line.startswith("#"):
-                    continue
-                entry = Path(line) if Path(line).is_absolute() else base / line
-                items.append(Item(entry, entry.parent))
+        elif path.suffix.lower() == ".txt" and kind == "file":
+            listed, bad = read_list(path)
+            items.extend(listed)
+            problems.extend(bad)
         else:
             # Missing files are kept: the job reports them per file with a clear reason.
             items.append(Item(path, path.parent))
-    seen: set[Path] = set()
-    unique = []
-    for item in items:
-        key = item.path.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append(item)
-    return unique, problems
-
-
-def plan_outputs(items: Sequence[Item], outputs: Sequence[str], default_suffix: str) -> list[Path]:
-    """Map inputs to outputs: N files for N inputs, or one folder mirroring the input tree.
-
-    A single output with a file suffix and a single input is a file; anything else single is a folder.
-    """
-    if len(outputs) == 1:
-        out = Path(outputs[0])
-        is_file = out.suffix != "" and not outputs[0].endswith(("/", os.sep)) and not out.is_dir()
-        if is_file:
-            if len(items) != 1:
-                raise MelwaveError(f"-o {out} is a file but there are {len(items)} inputs; give a folder or one output per input")
-            return [out]
-        return [out / item.relative.with_suffix(default_suffix) for item in items]
-    if len(outputs) != len(items):
-        raise MelwaveError(f"got {len(items)} inputs but {len(outputs)} outputs; give one output per input or a single folder")
-    return [Path(o) for o in outputs]
+    return items, problems
 
 
 @dataclass
@@ -139,12 +168,46 @@ def _strip_prefix(message: str, source: Path) -> str:
     return message[len(prefix):] if message.startswith(prefix) else message
 
 
+def _shorten(text: str, limit: int = 400) -> str:
+    """One line of at most `limit` characters: an error may carry a huge file name or message."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 61] + " ... " + line[-56:]
+
+
+def failure_reason(err: BaseException, source: Path) -> str:
+    """One line for any exception a job raised: a MelwaveError's own message (without the file name
+    the batch line already shows), an OSError's errno text and file, else the type and first line."""
+    if isinstance(err, MelwaveError):  # already one line, written for users: shown whole
+        return _strip_prefix(str(err), source)
+    if isinstance(err, OSError) and err.strerror:
+        where = f": {err.filename}" if err.filename else ""
+        return _shorten(f"{type(err).__name__}: {err.strerror}{where}")
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return _shorten(f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__)
+
+
+def _fail(report: BatchReport, source: Path, reason: str) -> None:
+    report.failed.append((source, reason))
+    tqdm.write(f"melwave: FAILED {source}: {reason}", file=sys.stderr)
+
+
+def _exists(path: Path) -> bool:
+    # Path.exists raises for some errors (ENAMETOOLONG); the job reports those when it writes.
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
 def run_batch(pairs: Iterable[tuple[Path, Path]], job: Callable[[Path, Path], list[str]], *, skip_existing: bool = False,
               overwrite: bool = False, desc: str = "files", progress: bool | None = None) -> BatchReport:
     """Run job(input, output) -> notes for each pair, reporting each failure in one line and going on.
 
     Outputs that exist are refused (reported as failures) unless `overwrite`, or skipped with
-    `skip_existing` so an interrupted batch can resume.
+    `skip_existing` so an interrupted batch can resume. Any exception a job raises (a MelwaveError,
+    an OSError such as a name too long, MemoryError, a torch or ONNX Runtime error) fails that
+    pair only; KeyboardInterrupt and SystemExit stop the batch. The pairs should come from
+    `plan_batch`, which refuses shared outputs and outputs that are inputs before this runs.
     """
     pairs = list(pairs)
     report = BatchReport()
@@ -152,25 +215,17 @@ def run_batch(pairs: Iterable[tuple[Path, Path]], job: Callable[[Path, Path], li
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(pairs, desc=desc, unit="file", disable=not show, file=sys.stderr)
     for source, target in bar:
-        if target.exists() and skip_existing:
+        if _exists(target) and skip_existing:
             report.skipped.append(target)
             continue
-        if target.exists() and not overwrite:
-            reason = f"output {target} exists (use --overwrite to replace, --skip-existing to keep)"
-            report.failed.append((source, reason))
-            tqdm.write(f"melwave: FAILED {source}: {reason}", file=sys.stderr)
+        if _exists(target) and not overwrite:
+            _fail(report, source, f"output {target} exists (use --overwrite to replace, --skip-existing to keep)")
             continue
         try:
             notes = job(source, target)
-        except MelwaveError as err:
-            reason = _strip_prefix(str(err), source)
-            report.failed.append((source, reason))
-            tqdm.write(f"melwave: FAILED {source}: {reason}", file=sys.stderr)
-            continue
-        except (MemoryError, RuntimeError, ValueError, OSError) as err:
-            reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-            report.failed.append((source, reason))
-            tqdm.write(f"melwave: FAILED {source}: {reason}", file=sys.stderr)
+        except Exception as err:  # noqa: BLE001 - one bad file, whatever it raised, must not stop the batch
+            log.debug("%s failed", source, exc_info=True)
+            _fail(report, source, failure_reason(err, source))
             continue
         for note in notes:
             tqdm.write(f"melwave: note: {source}: {note}", file=sys.stderr)

@@ -101,16 +101,11 @@ def run_generator(args: argparse.Namespace) -> int:
         per_value = ", ".join(f"{v} {a:.2f}" for v, a in condition.per_value.items())
         print(f"accuracy[{condition.condition}] per requested value: {per_value}")
     written = [write_json(out / "results.json", evaluation.to_json())]
-    import csv
-    import io
-
+    from melwave.utils.csvsafe import csv_text
     from melwave.utils.fileio import atomic_write_bytes
 
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["metric", "value", "note"])
-    writer.writerows(evaluation.rows())
-    written.append(atomic_write_bytes(out / "summary.csv", buffer.getvalue().encode(), overwrite=True))
+    summary = csv_text([["metric", "value", "note"], *evaluation.rows()])
+    written.append(atomic_write_bytes(out / "summary.csv", summary.encode(), overwrite=True))
     if report is not None:
         written.append(report.write())
     if evaluation.skipped:

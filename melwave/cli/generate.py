@@ -6,6 +6,8 @@
     melwave generate -m CWGANGP_1000.pt --source-config config_CWGAN_GP.yaml ...   # a DeepMel checkpoint
 
 Per sample: OUT/NAME.pt (mel + MelConfig), OUT/NAME.wav, OUT/NAME.png; and OUT/labels.csv.
+NAMEs are file-safe and distinct even where condition values are not (`a/b` and `a-b`, `A` and `a`):
+those get a short hash of their conditions (`melwave.inference.generate.unique_plans`).
 """
 
 from __future__ import annotations
@@ -92,7 +94,13 @@ def run(args: argparse.Namespace) -> int:
         plans = plan_samples(model, fixed, n=args.n, sweep=args.all, seed=args.seed)
     vocoder = pick_vocoder(model, args.vocoder, device=args.device)
     log.info("generating %d sample(s) with %s, vocoder %s -> %s", len(plans), model.name, vocoder.name, args.out)
-    written = write_samples(model, plans, args.out, vocoder=vocoder, seed=args.seed, batch_size=args.batch_size,
-                            overwrite=args.overwrite, images=not args.no_images, sampling=sampling)
+    try:
+        written = write_samples(model, plans, args.out, vocoder=vocoder, seed=args.seed, batch_size=args.batch_size,
+                                overwrite=args.overwrite, images=not args.no_images, sampling=sampling)
+    except OSError as err:
+        # A disk that fills or a name the file system refuses: one line, not a traceback.
+        from melwave.errors import MelwaveError
+
+        raise MelwaveError(f"{err.filename or args.out}: cannot write ({err.strerror or err})") from None
     log.info("wrote %d files (%d samples) to %s", len(written), len(plans), args.out)
     return 0

@@ -77,21 +77,28 @@ def _finish(report) -> int:
 
 
 def _pairs(args: argparse.Namespace, extensions: tuple[str, ...], default_suffix: str):
-    from melwave.cli.batch import expand_inputs, plan_outputs
+    """(pairs to run, problems): the planned batch, with every input that cannot run (a spec that
+    names nothing, a bad list line, a refusal of the output planner) as a (name, reason) problem,
+    printed now, before anything is written."""
+    from melwave.cli.batch import expand_inputs, plan_batch
 
     items, problems = expand_inputs(args.input, extensions)
     for spec, reason in problems:
         print(f"melwave: FAILED {spec}: {reason}", file=sys.stderr)
     if not items:
         raise MelwaveError("no input files to process")
-    outputs = plan_outputs(items, args.output, default_suffix)
-    return [(item.path, out) for item, out in zip(items, outputs)], problems
+    plan = plan_batch(items, args.output, default_suffix)
+    for note in plan.notes:
+        print(f"melwave: note: {note}", file=sys.stderr)
+    for source, reason in plan.refused:
+        print(f"melwave: FAILED {source}: {reason}", file=sys.stderr)
+    return list(plan.pairs), problems + [(str(source), reason) for source, reason in plan.refused]
 
 
 def _run(args: argparse.Namespace, mode: str) -> int:
     from melwave.audio.io import AUDIO_EXTENSIONS
     from melwave.audio.melfile import MEL_EXTENSIONS
-    from melwave.cli.batch import run_batch
+    from melwave.cli.batch import BatchReport, run_batch
     from melwave.models.registry import load_vocoder
     from melwave.inference.pipeline import DEFAULT_CHUNK_SECONDS, VocoderFor, analyze_file, mode_for, resynth_file, synthesize_file
 
@@ -105,6 +112,8 @@ def _run(args: argparse.Namespace, mode: str) -> int:
         pairs, problems = _pairs(args, AUDIO_EXTENSIONS, ".wav")
     else:
         pairs, problems = _pairs(args, AUDIO_EXTENSIONS + MEL_EXTENSIONS, ".wav")
+    if not pairs:  # every input was refused: load no model, only report
+        return _finish(_report_of(problems, BatchReport()))
     if mode == "run":
         mode = mode_for([p for p, _ in pairs], [o for _, o in pairs])
     chunk = getattr(args, "chunk_seconds", None)
@@ -133,8 +142,13 @@ def _run(args: argparse.Namespace, mode: str) -> int:
         job = functools.partial(resynth_file, vocoder=vocoder, device=device, chunk_seconds=chunk, overwrite=args.overwrite)
     report = run_batch(pairs, job, skip_existing=args.skip_existing, overwrite=args.overwrite, desc=mode,
                        progress=False if args.no_progress else None)
+    return _finish(_report_of(problems, report))
+
+
+def _report_of(problems: list[tuple[str, str]], report):
+    """`report` with the problems found before the batch ran counted as failures."""
     report.failed.extend((Path(spec), reason) for spec, reason in problems)
-    return _finish(report)
+    return report
 
 
 def _list_vocoders(args: argparse.Namespace) -> int:

@@ -38,6 +38,7 @@ from melwave.errors import AudioError, ConfigError, MelwaveError
 # side builds them from labels and files.
 from melwave.models.mel_crop import fixed_crop, silence_value
 from melwave.models.vocabulary import Condition, Vocabulary
+from melwave.utils.csvsafe import unguard_cell
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +61,18 @@ class LabelledItem:
 
 
 def read_labels_csv(csv_path: Path) -> tuple[list[LabelledItem], Vocabulary]:
-    """Parse `path,cond1,...`; errors name the file and line."""
+    """Parse `path,cond1,...`; errors name the file and line. Cells melwave guarded against
+    spreadsheet formulas when writing (`melwave.utils.csvsafe`) come back as the values written."""
     try:
-        text = csv_path.read_text()
+        text = csv_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DatasetError(f"{csv_path}: not UTF-8 text (byte {err.start})") from None
     except OSError as err:
         raise DatasetError(f"{csv_path}: cannot read ({err.strerror or err})") from None
     rows = list(csv.reader(text.splitlines()))
     if not rows or not rows[0]:
         raise DatasetError(f"{csv_path}: empty; expected a header 'path,cond1,cond2,...'")
-    header = [h.strip() for h in rows[0]]
+    header = [unguard_cell(h.strip()) for h in rows[0]]
     if header[0] != "path" or len(header) < 2:
         raise DatasetError(f"{csv_path}: header {header} must start with 'path' followed by at least one condition name")
     names = header[1:]
@@ -81,7 +85,7 @@ def read_labels_csv(csv_path: Path) -> tuple[list[LabelledItem], Vocabulary]:
             continue
         if len(row) != len(header):
             raise DatasetError(f"{csv_path}:{line}: {len(row)} fields, the header has {len(header)}")
-        values = [cell.strip() for cell in row]
+        values = [unguard_cell(cell.strip()) for cell in row]
         if any(not v for v in values):
             raise DatasetError(f"{csv_path}:{line}: empty field in {row}")
         labels = dict(zip(names, values[1:]))

@@ -22,7 +22,6 @@ the default was before "full" existed).
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import re
@@ -34,6 +33,7 @@ import numpy as np
 import yaml
 
 from melwave.errors import ConfigError, MelwaveError, OutputExistsError
+from melwave.utils.csvsafe import csv_text
 from melwave.utils.fileio import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -266,11 +266,8 @@ def build_notes(out_dir: str | Path, spec: NotesSpec = NotesSpec(), *, overwrite
         log.info("notes: %d/%d clips (%s) in %.1f s, %.0f clips/s, ETA %.0f s", len(rows), total, instrument, elapsed,
                  rate, (total - len(rows)) / rate)
     bar.close()
-    table = io.StringIO()
-    writer = csv.writer(table, lineterminator="\n")
-    writer.writerow(["path", "instrument", "pitch", "velocity"])
-    writer.writerows(rows)
-    labels = atomic_write_bytes(out_dir / "labels.csv", table.getvalue().encode(), overwrite=overwrite)
+    table = csv_text([["path", "instrument", "pitch", "velocity"], *rows], lineterminator="\n")
+    labels = atomic_write_bytes(out_dir / "labels.csv", table.encode(), overwrite=overwrite)
     spec_dict = asdict(spec)
     spec_dict.update({k: list(v) for k, v in spec_dict.items() if isinstance(v, tuple)})
     spec_dict["sample_rate"] = renderer.sample_rate

@@ -13,13 +13,16 @@ before the next batch, so thousands of samples never pile up in memory.
 
 Conditions the user leaves out are drawn at random per sample (seeded); with `sweep=True` every
 combination of the unspecified conditions is generated `n` times.
+
+Sample names are unique as files on any file system: values that sanitise to one name (`a/b` and
+`a-b`, `A` and `a`, long values cut to one prefix) get a short hash of their raw conditions
+appended (`unique_plans`), and labels.csv always lists the names written.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,8 @@ from melwave.audio.io import save_audio
 from melwave.audio.melfile import MelFile, save_mel
 from melwave.audio.plot import save_mel_image
 from melwave.errors import CheckpointError, ConfigError, OutputExistsError
+from melwave.inference.output_plan import short_hash, unique_names
+from melwave.utils.csvsafe import csv_text
 from melwave.utils.fileio import atomic_write_bytes
 
 log = logging.getLogger("melwave")
@@ -111,10 +116,44 @@ class SamplePlan:
     conditions: dict[str, str]
 
 
+# File-name budget of a sample's label, in UTF-8 bytes: with the hash tags, the index, the
+# extension and the temporary-file wrapping of atomic writes it stays well under the 255 bytes
+# a file name may have.
+MAX_LABEL_BYTES = 120
+
+
 def sample_stem(conditions: Mapping[str, str], index: int) -> str:
+    """`name-value_name-value_NNN`, file-safe: characters other than letters, digits and `-_.#`
+    become `-`, a leading `.` too (no hidden files), and a label longer than MAX_LABEL_BYTES is
+    cut and tagged with a hash of the full one. Different conditions can still give one stem
+    (`a/b` and `a-b`, `A` and `a`): `unique_plans` tags those."""
     label = "_".join(f"{k}-{v}" for k, v in conditions.items())
     safe = "".join(c if c.isalnum() or c in "-_.#" else "-" for c in label)
+    safe = "-" + safe[1:] if safe.startswith(".") else safe
+    if len(safe.encode("utf-8", "surrogatepass")) > MAX_LABEL_BYTES:
+        cut = safe.encode("utf-8", "surrogatepass")[:MAX_LABEL_BYTES].decode("utf-8", "ignore")
+        safe = f"{cut}-{short_hash(label)}"
     return f"{safe}_{index:03d}"
+
+
+def _identity(conditions: Mapping[str, str]) -> str:
+    # JSON keeps names and values apart whatever characters they hold: the hash input is unambiguous.
+    return json.dumps(list(conditions.items()), ensure_ascii=False)
+
+
+def unique_plans(plans: Sequence[SamplePlan]) -> list[SamplePlan]:
+    """`plans` with file names that stay distinct on any file system: samples of different
+    conditions whose stems clash (ignoring case) get `-<hash of their conditions>` appended (see
+    `melwave.inference.output_plan.unique_names`). Plans that do not clash are returned as they
+    are, so this is idempotent. Raises MelwaveError naming both if one stem is planned twice for
+    the same conditions."""
+    stems = unique_names([p.stem for p in plans], [_identity(p.conditions) for p in plans])
+    renamed = [p if p.stem == stem else SamplePlan(stem, p.conditions) for p, stem in zip(plans, stems)]
+    tagged = sum(p.stem != stem for p, stem in zip(plans, stems))
+    if tagged:
+        log.info("note: %d sample name(s) clashed once made file-safe (e.g. values differing only in case or in "
+                 "characters a file name cannot hold); each got a -<hash> tag; labels.csv maps names to conditions", tagged)
+    return renamed
 
 
 def plan_samples(model, fixed: Mapping[str, str], *, n: int, sweep: bool = False, seed: int = 0) -> list[SamplePlan]:
@@ -129,18 +168,20 @@ def plan_samples(model, fixed: Mapping[str, str], *, n: int, sweep: bool = False
             conditions = {c.name: fixed.get(c.name) for c in vocabulary.conditions}
             conditions.update({c.name: v for c, v in zip(free, values)})
             plans += [SamplePlan(sample_stem(conditions, i), conditions) for i in range(n)]
-        return plans
+        return unique_plans(plans)
     rng = torch.Generator().manual_seed(seed + 7919)  # apart from the noise stream
-    counters: dict[str, int] = {}
+    # Counted per set of conditions, not per stem: two sets with one stem are then tagged apart
+    # by unique_plans instead of silently sharing a numbering.
+    counters: dict[tuple, int] = {}
     for _ in range(n):
         conditions = {}
         for c in vocabulary.conditions:
             conditions[c.name] = fixed[c.name] if c.name in fixed else c.values[int(torch.randint(len(c.values), (), generator=rng))]
-        key = sample_stem(conditions, 0)
+        key = tuple(conditions.items())
         index = counters.get(key, 0)
         counters[key] = index + 1
         plans.append(SamplePlan(sample_stem(conditions, index), conditions))
-    return plans
+    return unique_plans(plans)
 
 
 def pick_vocoder(model, name: str | None = None, *, device: str | torch.device = "cpu"):
@@ -177,11 +218,15 @@ def write_samples(model, plans: Sequence[SamplePlan], out_dir: str | Path, *, vo
                   progress: bool = True, sampling: Mapping[str, Any] | None = None) -> list[Path]:
     """Generate and write every planned sample (mel .pt, .wav, .png) and OUT/labels.csv.
 
-    Every output path is checked before anything is generated: an existing file is an error
-    unless `overwrite`. Sample i's noise is seeded by (seed, i): same call, same sounds, whatever
-    the batch size. `sampling`: settings of an iterative generator's sampler (`check_sampling`).
+    Every output path is checked before anything is generated: stems that would clash as files
+    are tagged apart (`unique_plans`, so labels.csv always matches the files), and an existing
+    file is an error unless `overwrite`. Sample i's noise is seeded by (seed, i): same call, same
+    sounds, whatever the batch size. `sampling`: settings of an iterative generator's sampler
+    (`check_sampling`). Text cells of labels.csv are guarded against spreadsheet formulas
+    (`melwave.utils.csvsafe`); `melwave.data.labelled.read_labels_csv` reads the values back.
     """
     sampling = check_sampling(model, sampling or {})
+    plans = unique_plans(plans)
     out_dir = Path(out_dir)
     labels_path = out_dir / "labels.csv"
     targets = [labels_path] + [p for plan in plans for p in output_paths(out_dir, plan).values()
@@ -224,11 +269,8 @@ def write_samples(model, plans: Sequence[SamplePlan], out_dir: str | Path, *, vo
                 written.append(paths["png"])
             audio_or_mel = paths["wav"] if waves is not None else paths["pt"]
             rows.append([audio_or_mel.name, *(plan.conditions[n] for n in names)])
-    table = io.StringIO()
-    writer = csv.writer(table, lineterminator="\n")
-    writer.writerow(["path", *names])
-    writer.writerows(rows)
-    atomic_write_bytes(labels_path, table.getvalue().encode(), overwrite=overwrite)
+    table = csv_text([["path", *names], *rows], lineterminator="\n")
+    atomic_write_bytes(labels_path, table.encode(), overwrite=overwrite)
     written.append(labels_path)
     return written
 
@@ -249,7 +291,7 @@ def demo_plans(model) -> list[SamplePlan]:
             conditions = {"instrument": vocabulary["instrument"].values[-1], "pitch": pitches[0], "velocity": velocity}
             if all(p.conditions != conditions for p in plans):
                 plans.append(SamplePlan(sample_stem(conditions, 0), conditions))
-        return plans
+        return unique_plans(plans)
     # Any other model: one sample per value of each condition, the others at their first value.
     for condition in vocabulary.conditions:
         for value in condition.values:
@@ -257,7 +299,7 @@ def demo_plans(model) -> list[SamplePlan]:
             conditions[condition.name] = value
             if all(p.conditions != conditions for p in plans):
                 plans.append(SamplePlan(sample_stem(conditions, 0), conditions))
-    return plans
+    return unique_plans(plans)
 
 
 def demo_grid(out_dir: Path, overwrite: bool = False, *, model: str | Path | None = None, seed: int = 0) -> list[Path]:

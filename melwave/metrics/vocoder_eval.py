@@ -9,8 +9,6 @@ settings are scored on the same footing.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import time
@@ -27,6 +25,7 @@ from melwave.errors import AudioError, MelwaveError
 from melwave.metrics.pairs import DNSMOS_METRICS, METRIC_NOTES, OPTIONAL_METRICS, PAIR_METRICS, pair_metrics
 from melwave.metrics.report import Entry, HtmlReport, Table
 from melwave.models.registry import load_vocoder
+from melwave.utils.csvsafe import csv_text
 from melwave.utils.fileio import atomic_write_bytes
 
 
@@ -319,19 +318,15 @@ def evaluate_vocoders(models: Sequence[str], clips: Sequence[Path], *, device: s
 def write_tables(evaluation: VocoderEvaluation, out: Path) -> list[Path]:
     """summary.csv (model × metric), clips.csv (one row per model and clip, with notes), results.json."""
     written = []
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(evaluation.headers)
-    writer.writerows(evaluation.table_rows())
-    written.append(atomic_write_bytes(out / "summary.csv", buffer.getvalue().encode(), overwrite=True))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["model", "clip", "seconds", "synth_seconds", "rtf", "lag_samples"] + evaluation.clip_metrics + ["notes"])
+    # Model and clip names come from user file names: csv_text keeps them from running as formulas.
+    summary = csv_text([evaluation.headers, *evaluation.table_rows()])
+    written.append(atomic_write_bytes(out / "summary.csv", summary.encode(), overwrite=True))
+    rows: list[list] = [["model", "clip", "seconds", "synth_seconds", "rtf", "lag_samples"] + evaluation.clip_metrics + ["notes"]]
     for r in evaluation.results:
         notes = "; ".join(f"{k}: {v}" for k, v in r.notes.items())
-        writer.writerow([r.model, r.clip, round(r.seconds, 4), round(r.synth_seconds, 4), r.rtf, r.lag_samples]
-                        + [r.values.get(m, math.nan) for m in evaluation.clip_metrics] + [notes])
-    written.append(atomic_write_bytes(out / "clips.csv", buffer.getvalue().encode(), overwrite=True))
+        rows.append([r.model, r.clip, round(r.seconds, 4), round(r.synth_seconds, 4), r.rtf, r.lag_samples]
+                    + [r.values.get(m, math.nan) for m in evaluation.clip_metrics] + [notes])
+    written.append(atomic_write_bytes(out / "clips.csv", csv_text(rows).encode(), overwrite=True))
     written.append(write_json(out / "results.json", evaluation.to_json()))
     return written
 

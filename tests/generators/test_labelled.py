@@ -75,6 +75,20 @@ def test_csv_labels_keep_first_appearance_order_and_report_line_errors(tmp_path)
         read_labels_csv(bad)
 
 
+def test_formula_guarded_labels_csv_reads_back_the_values_written(tmp_path):
+    # What melwave writes for hostile values (melwave.utils.csvsafe): a leading ' before a formula
+    # trigger. The reader gives back the raw values; a plain leading ' and numbers are untouched.
+    from melwave.utils.csvsafe import csv_text
+
+    rows = [["path", "=cond"], ["'=a.wav", '=HYPERLINK("x")'], ["b.wav", "-3.5"], ["c.wav", "'plain"], ["d.wav", "'-1"]]
+    (tmp_path / "labels.csv").write_text(csv_text(rows, lineterminator="\n"))
+    assert (tmp_path / "labels.csv").read_text().splitlines()[:2] == ["path,'=cond", "''=a.wav,\"'=HYPERLINK(\"\"x\"\")\""]
+    items, vocabulary = read_labels_csv(tmp_path / "labels.csv")
+    assert vocabulary.names == ("=cond",)
+    assert [item.path.name for item in items] == ["'=a.wav", "b.wav", "c.wav", "d.wav"]
+    assert [item.labels["=cond"] for item in items] == ['=HYPERLINK("x")', "-3.5", "'plain", "'-1"]
+
+
 def test_unreadable_files_are_skipped_and_crops_have_fixed_size(tmp_path, caplog):
     tone(tmp_path / "k=a" / "long.wav", seconds=1.0)
     tone(tmp_path / "k=b" / "short.wav", seconds=0.1)
