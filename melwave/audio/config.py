@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import yaml
 
 from melwave.errors import ConfigError, MelConfigMismatch
+from melwave.utils.safe_config import parse_yaml, read_yaml, short_repr
 
 PADDINGS = ("center", "symmetric", "end", "none")
 PAD_MODES = ("reflect", "constant")
@@ -77,7 +78,7 @@ class MelConfig:
 
     def __post_init__(self) -> None:
         def bad(field: str, expected: str) -> ConfigError:
-            return ConfigError(f"MelConfig.{field}={getattr(self, field)!r}: expected {expected}")
+            return ConfigError(f"MelConfig.{field}={short_repr(getattr(self, field))}: expected {expected}")
 
         for name in ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels"):
             value = getattr(self, name)
@@ -188,7 +189,7 @@ class MelConfig:
         # Keys from YAML can be any hashable (ints, None); sort their reprs, not the keys.
         unknown = sorted((str(key) for key in data if key not in known))
         if unknown:
-            raise ConfigError(f"{source}: unknown MelConfig field(s) {unknown}; valid fields: {sorted(known)}")
+            raise ConfigError(f"{source}: unknown MelConfig field(s) {short_repr(unknown, 120)}; valid fields: {sorted(known)}")
         values = dict(data)
         # Hand-written YAML gives 2 for 2.0: __post_init__ stores real-valued fields as float.
         try:
@@ -216,11 +217,11 @@ class MelConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(str(key) for key in values if key not in known and key != "preset")
         if unknown:
-            raise ConfigError(f"{source}: unknown MelConfig field(s) {unknown}; valid: 'preset' and {sorted(known)}")
+            raise ConfigError(f"{source}: unknown MelConfig field(s) {short_repr(unknown, 120)}; valid: 'preset' and {sorted(known)}")
         if "preset" in values:
             preset = values.pop("preset")
             if not isinstance(preset, str) or preset not in PRESETS:
-                raise ConfigError(f"{source}: preset={preset!r} is not a mel preset; available: {sorted(PRESETS)}")
+                raise ConfigError(f"{source}: preset={short_repr(preset)} is not a mel preset; available: {sorted(PRESETS)}")
             values = {**PRESETS[preset].to_dict(), **values}
         return cls.from_dict(values, source=source)
 
@@ -228,23 +229,16 @@ class MelConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
-    def from_yaml(cls, text: str, *, source: str = "mel config YAML") -> "MelConfig":
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            # PyYAML's messages span lines ("in <string>, line 1, column 1"); errors are one line.
-            raise ConfigError(f"{source}: not valid YAML ({' '.join(str(err).split())})") from None
-        return cls.parse(data, source=source)
+    def from_yaml(cls, text: str | bytes, *, source: str = "mel config YAML") -> "MelConfig":
+        """`parse` of YAML text that may come from anyone: read by `safe_config.parse_yaml` (data
+        only, capped size, nesting, aliases and numbers); every failure one ConfigError line."""
+        return cls.parse(parse_yaml(text, source=source), source=source)
 
     @classmethod
     def load(cls, path: str | Path) -> "MelConfig":
-        """Read a YAML file holding MelConfig fields, a preset name, or `preset:` plus overrides."""
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as err:
-            raise ConfigError(f"{path}: cannot read ({err.strerror or err})") from None
-        return cls.from_yaml(text, source=str(path))
+        """Read a YAML file holding MelConfig fields, a preset name, or `preset:` plus overrides
+        (`--mel-config FILE`): `safe_config.read_yaml`'s bounded read and checks, then `parse`."""
+        return cls.parse(read_yaml(path, what="mel config"), source=str(path))
 
     def fingerprint(self) -> str:
         """Stable 12-hex-digit hash of the canonical JSON form; equal configs, equal prints."""
@@ -320,4 +314,4 @@ def get_preset(name: str) -> MelConfig:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ConfigError(f"unknown mel preset {name!r}; available: {sorted(PRESETS)}") from None
+        raise ConfigError(f"unknown mel preset {short_repr(name)}; available: {sorted(PRESETS)}") from None

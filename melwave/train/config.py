@@ -24,6 +24,7 @@ from melwave.audio.config import MelConfig
 from melwave.errors import ConfigError
 from melwave.utils.dataclass_config import parse_dataclass, to_plain
 from melwave.utils.fileio import read_yaml_mapping
+from melwave.utils.safe_config import MAX_DEPTH, parse_yaml, short_repr, short_str
 
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -53,19 +54,19 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "log_every", "checkpoint_every", "keep_checkpoints", "lr_decay_every"):
             if getattr(self, name) <= 0:
-                raise ConfigError(f"{name}={getattr(self, name)!r}: expected a positive integer")
+                raise ConfigError(f"{name}={short_repr(getattr(self, name))}: expected a positive integer")
         if self.validate_every < 0 or self.num_workers < 0:
             raise ConfigError("validate_every and num_workers must be >= 0")
         if self.device not in DEVICES:
-            raise ConfigError(f"device={self.device!r}: expected one of {DEVICES}")
+            raise ConfigError(f"device={short_repr(self.device)}: expected one of {DEVICES}")
         if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision={self.precision!r}: expected one of {PRECISIONS}")
+            raise ConfigError(f"precision={short_repr(self.precision)}: expected one of {PRECISIONS}")
         if not self.learning_rate > 0:
-            raise ConfigError(f"learning_rate={self.learning_rate!r}: expected > 0")
+            raise ConfigError(f"learning_rate={short_repr(self.learning_rate)}: expected > 0")
         if not 0 < self.lr_decay <= 1:
-            raise ConfigError(f"lr_decay={self.lr_decay!r}: expected 0 < lr_decay <= 1")
+            raise ConfigError(f"lr_decay={short_repr(self.lr_decay)}: expected 0 < lr_decay <= 1")
         if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ConfigError(f"grad_clip={self.grad_clip!r}: expected > 0 or null")
+            raise ConfigError(f"grad_clip={short_repr(self.grad_clip)}: expected > 0 or null")
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class ModelSection:
         """The preset's fields updated with `config`: the full model config that gets built."""
         base = to_plain(family_presets(self.family)[self.preset]) if self.preset else {}
         if self.preset is not None and not isinstance(base, dict):  # pragma: no cover - preset table bug
-            raise ConfigError(f"model.preset={self.preset!r}: not a config")
+            raise ConfigError(f"model.preset={short_repr(self.preset)}: not a config")
         return _deep_merge(base, self.config)
 
 
@@ -139,7 +140,7 @@ def family_presets(family: str) -> Mapping[str, Any]:
     from melwave.models.registry import families, family_class
 
     if family not in families():
-        raise ConfigError(f"model.family={family!r}: unknown; known families: {families()}")
+        raise ConfigError(f"model.family={short_repr(family)}: unknown; known families: {families()}")
     return family_class(family).named_configs
 
 
@@ -147,7 +148,7 @@ def _parse_model(data: Any) -> ModelSection:
     section = parse_dataclass(ModelSection, data, "model")
     presets = family_presets(section.family)
     if section.preset is not None and section.preset not in presets:
-        raise ConfigError(f"model.preset={section.preset!r}: unknown preset of {section.family}; known: {sorted(presets)}")
+        raise ConfigError(f"model.preset={short_repr(section.preset)}: unknown preset of {section.family}; known: {sorted(presets)}")
     return section
 
 
@@ -155,7 +156,7 @@ def _parse_recipe(data: Any) -> RecipeSection:
     from melwave.train.recipe import get_recipe
 
     if not isinstance(data, Mapping) or "name" not in data:
-        raise ConfigError(f"recipe: expected a mapping with `name:` (the training recipe), got {data!r}")
+        raise ConfigError(f"recipe: expected a mapping with `name:` (the training recipe), got {short_repr(data)}")
     options = dict(data)
     name = options.pop("name")
     recipe = get_recipe(str(name))
@@ -170,7 +171,7 @@ def parse_run_config(data: Any, *, source: str = "config") -> RunConfig:
         raise ConfigError(f"{source}: expected a mapping with sections {list(SECTIONS)}")
     for key in data:
         if key not in SECTIONS:
-            raise ConfigError(f"{source}: {key}: unknown section; valid sections: {list(SECTIONS)}")
+            raise ConfigError(f"{source}: {short_str(key)}: unknown section; valid sections: {list(SECTIONS)}")
     for key in ("model", "mel", "recipe"):
         if key not in data:
             raise ConfigError(f"{source}: missing section '{key}'")
@@ -198,13 +199,14 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     data = copy.deepcopy(data)
     for item in overrides:
         key, sep, raw = item.partition("=")
+        shown = f"--set {short_repr(item)}"
         if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE, e.g. train.batch_size=8")
-        try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError as err:
-            raise ConfigError(f"--set {item!r}: value is not valid YAML ({err})") from None
+            raise ConfigError(f"{shown}: expected KEY.PATH=VALUE, e.g. train.batch_size=8")
         parts = key.split(".")
+        if len(parts) > MAX_DEPTH:  # a.a.a...: nesting no schema has, and that later walks recurse into
+            raise ConfigError(f"{shown}: key nested deeper than {MAX_DEPTH} levels")
+        # The value gets the same limits as a config file (size, nesting, aliases, numbers).
+        value = parse_yaml(raw, source=f"{shown}: value") if raw != "" else ""
         node = data
         for depth, part in enumerate(parts[:-1]):
             child = node.get(part)
@@ -213,7 +215,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             elif isinstance(child, str) and ".".join(parts[: depth + 1]) == "mel":
                 child = node[part] = {"preset": child}  # `mel: hifigan-22k` then --set mel.fmax=...
             elif not isinstance(child, dict):
-                raise ConfigError(f"--set {item!r}: {'.'.join(parts[:depth + 1])} is not a section")
+                raise ConfigError(f"{shown}: {short_str('.'.join(parts[:depth + 1]))} is not a section")
             node = child
         node[parts[-1]] = value
     return data

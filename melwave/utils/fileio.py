@@ -95,22 +95,16 @@ def _to_device(value: Any, device: Any) -> Any:
 
 def read_yaml_mapping(path: str | Path, *, expected: str, what: str = "config",
                       error: type[MelwaveError] | None = None) -> dict[str, Any]:
-    """A YAML file that must hold a mapping, read with `yaml.safe_load` (data only, no tags that
-    build objects). Every failure is one line naming the file: unreadable, not valid YAML, or not
+    """A YAML file that must hold a mapping, read by `melwave.utils.safe_config.read_yaml` (data
+    only, no tags that build objects; size, nesting, alias expansion and number lengths capped).
+    Every failure is one line naming the file: unreadable, not valid YAML, over a cap, or not
     `expected` (e.g. "a mapping with sections [...]"). `error`: the MelwaveError subclass to raise
     (ConfigError by default; checkpoint loaders pass CheckpointError)."""
-    import yaml
-
     from melwave.errors import ConfigError
+    from melwave.utils.safe_config import read_yaml
 
     error = error or ConfigError
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as err:
-        raise error(f"{path}: cannot read the {what} ({getattr(err, 'strerror', None) or err})") from None
-    except yaml.YAMLError as err:
-        raise error(f"{path}: not valid YAML ({' '.join(str(err).split())[:200]})") from None
+    data = read_yaml(path, error=error, what=what)
     if not isinstance(data, dict):
         raise error(f"{path}: expected {expected}, got {type(data).__name__}")
     return data
