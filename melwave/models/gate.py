@@ -173,6 +173,32 @@ def plain_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return plain
 
 
+# The widest reach one layer may have (kernel x dilation, stride, padding): every melwave family
+# stays under 2,048 (BigVGAN's 44 kHz upsampler kernels); a layer padding by 10^8 samples would
+# allocate gigabytes on its first input, so such a config is refused with the others.
+MAX_LAYER_SPAN = 65_536
+_SPAN_ATTRIBUTES = ("kernel_size", "stride", "padding", "dilation", "output_padding", "scale_factor")
+
+
+def _numbers(value: Any) -> list[float]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [v for item in value for v in _numbers(item)]
+    return []  # e.g. padding="same": derived from the kernel, checked there
+
+
+def check_layer_spans(source: Any, what: str, skeleton: torch.nn.Module) -> None:
+    """Every layer's kernel x dilation, stride and padding within MAX_LAYER_SPAN."""
+    for name, module in skeleton.named_modules():
+        spans = {attribute: _numbers(getattr(module, attribute, None)) for attribute in _SPAN_ATTRIBUTES}
+        kernel, dilation = spans["kernel_size"], spans["dilation"] or [1]
+        reach = max([k * d for k, d in zip(kernel, dilation * len(kernel))] + [v for vs in spans.values() for v in vs] + [0])
+        if reach > MAX_LAYER_SPAN:
+            raise CheckpointError(f"{source}: {what} has a layer ({name[:80] or 'the network'}) reaching "
+                                  f"{reach:,.0f} samples, more than the {MAX_LAYER_SPAN:,} melwave allows (MAX_LAYER_SPAN)")
+
+
 def _listed(names: list[str], limit: int = 5) -> str:
     return f"{names[:limit]}" + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
 
@@ -185,6 +211,7 @@ def check_layout(source: Any, what: str, skeleton: torch.nn.Module, stored: Mapp
     if size > MAX_MODEL_PARAMS:
         raise CheckpointError(f"{source}: {what} would have {size:,} parameters and buffer values, more than "
                               f"the {MAX_MODEL_PARAMS:,} melwave loads (MAX_MODEL_PARAMS); refusing before allocating anything")
+    check_layer_spans(source, what, skeleton)
     plain = plain_state(skeleton)
     expected = {name: tuple(t.shape) for name, t in plain.items()}
     missing = sorted(set(expected) - set(stored))

@@ -39,6 +39,11 @@ from torch import Tensor
 from melwave.errors import ConfigError
 
 
+# Cap on training steps (and so on sampling steps): DiffWave uses 50, DDPM 1000. A file asking
+# for more is refused when its config is read, instead of sampling for hours.
+MAX_TRAIN_STEPS = 10_000
+
+
 @dataclass(frozen=True)
 class NoiseScheduleConfig:
     num_train_steps: int = 50
@@ -52,13 +57,15 @@ class NoiseScheduleConfig:
     betas: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        if isinstance(self.num_train_steps, bool) or not isinstance(self.num_train_steps, int) or \
+                not 2 <= self.num_train_steps <= MAX_TRAIN_STEPS:
+            raise ConfigError(f"NoiseScheduleConfig.num_train_steps={str(self.num_train_steps)[:40]}: expected an integer "
+                              f"2 … {MAX_TRAIN_STEPS:,} (MAX_TRAIN_STEPS)")
         if self.betas:
             if len(self.betas) != self.num_train_steps:
                 raise ConfigError(f"NoiseScheduleConfig.betas: {len(self.betas)} values but num_train_steps={self.num_train_steps}")
             if not all(0 < b < 1 for b in self.betas):
                 raise ConfigError("NoiseScheduleConfig.betas: expected every β in (0, 1)")
-        if self.num_train_steps < 2:
-            raise ConfigError(f"NoiseScheduleConfig.num_train_steps={self.num_train_steps}: expected >= 2")
         if not 0 < self.beta_start <= self.beta_end < 1:
             raise ConfigError(f"NoiseScheduleConfig: need 0 < beta_start <= beta_end < 1, got {self.beta_start}, {self.beta_end}")
         if not 0.0 <= self.interpolation <= 1.0:

@@ -43,6 +43,14 @@ EMBED_TABLE = 128  # sinusoidal timestep features (64 sin + 64 cos)
 EMBED_DIM = 512
 
 
+# Caps on what a config (or a published checkpoint's params) may ask for; DiffWave's own are 30
+# layers of 64 channels with a cycle of 10 (dilations up to 512). The dilation grows as 2^cycle,
+# so the cycle is what keeps one layer's padding (and its activations) bounded.
+MAX_RESIDUAL_LAYERS = 1024
+MAX_RESIDUAL_CHANNELS = 4096
+MAX_DILATION_CYCLE = 16
+
+
 @dataclass(frozen=True)
 class DiffWaveConfig:
     residual_layers: int = 30
@@ -66,9 +74,11 @@ class DiffWaveConfig:
                               f"step ({self.schedule.num_train_steps})")
         if self.inference_schedule and not all(0 < b < 1 for b in self.inference_schedule):
             raise ConfigError("DiffWaveConfig.inference_schedule: expected every β in (0, 1)")
-        for name in ("residual_layers", "residual_channels", "dilation_cycle"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"DiffWaveConfig.{name}={getattr(self, name)!r}: expected a positive integer")
+        for name, cap in (("residual_layers", MAX_RESIDUAL_LAYERS), ("residual_channels", MAX_RESIDUAL_CHANNELS),
+                          ("dilation_cycle", MAX_DILATION_CYCLE)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= cap:
+                raise ConfigError(f"DiffWaveConfig.{name}={str(value)[:40]}: expected an integer 1 … {cap:,}")
         if self.film_every < 0:
             raise ConfigError(f"DiffWaveConfig.film_every={self.film_every}: expected >= 0")
         if not 1 <= self.inference_steps <= self.schedule.num_train_steps:
@@ -247,6 +257,10 @@ class DiffWave(Vocoder):
             changes["inference_schedule"] = tuple(float(b) for b in changes["inference_schedule"])
         self.config = dataclasses.replace(self.config, **changes)
         return self
+
+    def streaming_refusal(self) -> str | None:
+        return ("its reverse diffusion draws the noise of the whole utterance at once and re-runs the network over "
+                "all of it at every step, so no bounded window reproduces the offline output")
 
     @property
     def receptive_frames(self) -> int:
