@@ -28,6 +28,12 @@ MEL_NORMS = ("slaney", "none")
 COMPRESSIONS = ("log", "log10", "db", "tfio-db", "gomin", "diffwave", "none")
 
 
+# Caps on the sizes a mel config may ask for, far above any published setting (BigVGAN's 44 kHz
+# model: n_fft 2048, 128 mels): a config comes from files strangers write, and n_fft 2^31 or
+# 2^24 mel bands would allocate a filterbank of terabytes before anything else could object.
+MAX_SIZES = {"sample_rate": 768_000, "n_fft": 65_536, "win_length": 65_536, "hop_length": 65_536, "n_mels": 2_048}
+
+
 @dataclass(frozen=True)
 class MelConfig:
     """How a waveform at `sample_rate` becomes a (n_mels, frames) mel-spectrogram.
@@ -84,6 +90,8 @@ class MelConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise bad(name, "a positive integer")
+            if value > MAX_SIZES[name]:
+                raise bad(name, f"at most {MAX_SIZES[name]:,} (MAX_SIZES)")
         # Store real-valued fields as float so that equal configs have equal fingerprints
         # (MelConfig(power=2) == MelConfig(power=2.0), and their JSON must agree too).
         for name, optional in (("fmin", False), ("fmax", True), ("power", False), ("log_clamp", False), ("top_db", True)):

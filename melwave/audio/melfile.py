@@ -17,6 +17,7 @@ import torch
 from melwave.audio.config import MelConfig
 from melwave.errors import ConfigError, MelFileError, UnsafeFileError, UnsafeMelFileError
 from melwave.utils.fileio import atomic_write_bytes, torch_load_weights_only
+from melwave.utils.safe_arrays import read_npy
 
 FORMAT_NAME = "melwave-mel"
 FORMAT_VERSION = 1
@@ -138,13 +139,7 @@ def load_mel(path: str | Path, config: MelConfig | None = None, *, trust_file: b
     if path.suffix == ".npy":
         if config is None:
             raise MelFileError(f"{source}: a .npy mel carries no config; give the mel settings (e.g. --mel-preset)")
-        try:
-            array = np.load(path, allow_pickle=False)
-        except Exception as err:  # noqa: BLE001 - a bad header raises ValueError, SyntaxError, TokenError, MemoryError...
-            reason = " ".join(str(err).split())[:200] or type(err).__name__
-            raise MelFileError(f"{source}: not a readable .npy array ({reason})") from None
-        if not isinstance(array, np.ndarray):  # np.load returns an NpzFile for .npz content
-            raise MelFileError(f"{source}: not a single .npy array")
+        array = read_npy(path, error=MelFileError)
         if array.dtype.kind != "f":
             raise MelFileError(f"{source}: mel dtype is {array.dtype}, expected floating point")
         mel = validate_mel(torch.from_numpy(np.ascontiguousarray(array)), config, source=source)

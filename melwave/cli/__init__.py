@@ -70,6 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("melwave: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("melwave: error: out of memory (the input or model asks for more than this machine has)", file=sys.stderr)
+        return 1
+    except Exception as err:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        # Anything that reaches here is a melwave bug (every user error is a MelwaveError): say
+        # so in one line and keep the traceback for -v.
+        logging.getLogger("melwave").debug("traceback", exc_info=True)
+        detail = " ".join(str(err).split())[:300]
+        print(f"melwave: internal error: {type(err).__name__}: {detail} (a bug: run with -v for the traceback "
+              f"and report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

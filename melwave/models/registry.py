@@ -210,10 +210,10 @@ def read_header(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from None
     if "melwave" not in metadata:
         raise CheckpointError(f"{path}: safetensors file has no melwave header (metadata key 'melwave')")
-    try:
-        header = json.loads(metadata["melwave"])
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path}: melwave header is not valid JSON ({err})") from None
+    from melwave.utils.safe_config import parse_json
+
+    # save_model writes it with json.dumps, which spells non-finite floats NaN/Infinity.
+    header = parse_json(metadata["melwave"], source=f"{path}: melwave header", error=CheckpointError, allow_nonfinite=True)
     if not isinstance(header, dict) or header.get("format") != MODEL_FORMAT:
         raise CheckpointError(f"{path}: header format is not {MODEL_FORMAT!r}")
     if header.get("version") != MODEL_VERSION:

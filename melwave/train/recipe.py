@@ -191,8 +191,10 @@ def get_recipe(name: str) -> type[Recipe]:
     from melwave.errors import ConfigError
     import melwave.train.recipes  # noqa: F401  (registers the built-in recipes)
 
-    if name not in _RECIPES:
-        raise ConfigError(f"recipe.name={name!r}: unknown recipe; known: {sorted(_RECIPES)}")
+    from melwave.utils.safe_config import short_repr
+
+    if not isinstance(name, str) or name not in _RECIPES:
+        raise ConfigError(f"recipe.name={short_repr(name)}: unknown recipe; known: {sorted(_RECIPES)}")
     return _RECIPES[name]
 
 

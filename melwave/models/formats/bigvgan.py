@@ -11,7 +11,6 @@ centring, `log(clamp(x, 1e-5))`; `fmax: null` means sample_rate/2.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,18 @@ FILTER_TOLERANCE = 1e-6  # stored vs recomputed anti-aliasing taps: float32 roun
 
 
 def _read_config(path: Path) -> Any:
+    """config.json's value, or None when it is unreadable (`matches` only asks whether it is
+    BigVGAN's; `load` reads it with `read_config`, whose errors say why)."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return read_config(path)
+    except CheckpointError:
         return None
+
+
+def read_config(path: Path) -> Any:
+    from melwave.utils.safe_config import read_json
+
+    return read_json(path, error=CheckpointError, what="BigVGAN config.json")
 
 
 def _is_bigvgan_config(config: Any) -> bool:
@@ -60,6 +67,30 @@ def mel_config_of(config: dict[str, Any], source: Path) -> MelConfig:
         raise CheckpointError(f"{source}: {err}") from None
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_int_list(value: Any) -> bool:
+    return isinstance(value, list) and all(_is_int(v) for v in value)
+
+
+# config.json's generator keys and the JSON type BigVGAN's code expects of each.
+_TYPES = {"upsample_rates": (_is_int_list, "a list of integers"), "upsample_kernel_sizes": (_is_int_list, "a list of integers"),
+          "upsample_initial_channel": (_is_int, "an integer"), "resblock_kernel_sizes": (_is_int_list, "a list of integers"),
+          "resblock_dilation_sizes": (lambda v: isinstance(v, list) and all(_is_int_list(d) for d in v),
+                                      "a list of lists of integers"),
+          "resblock": (lambda v: v in ("1", "2", 1, 2), '"1" or "2"'), "activation": (lambda v: isinstance(v, str), "a string")}
+
+
+def _check_types(config: dict[str, Any], source: Path) -> None:
+    from melwave.utils.safe_config import short_repr
+
+    for key, (ok, expected) in _TYPES.items():
+        if not ok(config[key]):
+            raise CheckpointError(f"{source}: {key}={short_repr(config[key])}: expected {expected}")
+
+
 def model_config_of(config: dict[str, Any], source: Path):
     """The `GominGANConfig` of BigVGAN(h) for this config.json."""
     from melwave.models.vocoders.gomin import GominGANConfig
@@ -67,6 +98,7 @@ def model_config_of(config: dict[str, Any], source: Path):
     missing = [key for key in MODEL_KEYS if key not in config]
     if missing:
         raise CheckpointError(f"{source}: missing generator key(s) {missing}")
+    _check_types(config, source)
     rates, kernels = config["upsample_rates"], config["upsample_kernel_sizes"]
     if isinstance(rates, list) and isinstance(kernels, list):
         for rate, kernel in zip(rates, kernels):
@@ -130,9 +162,9 @@ def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config: MelC
     del mel_config  # config.json states the mel settings; load_vocoder checks a given one against them
     folder, weights = (path, path / WEIGHTS) if path.is_dir() else (path.parent, path)
     config_path = folder / CONFIG
-    config = _read_config(config_path)
+    config = read_config(config_path)
     if not isinstance(config, dict):
-        raise CheckpointError(f"{config_path}: unreadable or not a JSON object (BigVGAN's config.json)")
+        raise CheckpointError(f"{config_path}: not a JSON object (BigVGAN's config.json)")
     mel = mel_config_of(config, config_path)
     model_config = model_config_of(config, config_path)
     checkpoint = load_torch_file(weights, trust_file=trust_file)

@@ -277,15 +277,18 @@ def read_stats(folder: Path, stored: tuple[Any, Any], *, n_mels: int) -> tuple[n
         h5py = require("h5py", "reading a ParallelWaveGAN toolkit stats.h5")
         try:
             with h5py.File(h5, "r") as handle:
-                mean, scale = np.asarray(handle["mean"][()]), np.asarray(handle["scale"][()])
-        except (OSError, KeyError, TypeError, ValueError) as err:
+                datasets = [handle["mean"], handle["scale"]]
+                # The declared sizes first: a tiny file can declare a huge (fill-value) dataset.
+                if any(not isinstance(d, h5py.Dataset) or d.size != n_mels or d.dtype.kind != "f" for d in datasets):
+                    raise ValueError(f"'mean' and 'scale' must each hold {n_mels} floats (num_mels)")
+                mean, scale = (np.asarray(d[()]) for d in datasets)
+        except (OSError, KeyError, TypeError, ValueError, AttributeError) as err:
             raise CheckpointError(f"{h5}: expected HDF5 datasets 'mean' and 'scale' ({' '.join(str(err).split())[:150]})") from None
         source = h5
     elif npy.is_file():
-        try:
-            both = np.load(npy, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise CheckpointError(f"{npy}: unreadable ({' '.join(str(err).split())[:150]})") from None
+        from melwave.utils.safe_arrays import read_npy
+
+        both = read_npy(npy, error=CheckpointError, what="[mean, scale] array")
         if both.ndim < 1 or len(both) != 2:
             raise CheckpointError(f"{npy}: expected [mean, scale], got an array of shape {both.shape}")
         mean, scale, source = both[0], both[1], npy
