@@ -203,15 +203,21 @@ def _listed(names: list[str], limit: int = 5) -> str:
     return f"{names[:limit]}" + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
 
 
-def check_layout(source: Any, what: str, skeleton: torch.nn.Module, stored: Mapping[str, tuple[int, ...]],
-                 stored_kinds: Mapping[str, bool] | None = None) -> None:
-    """Compare a meta-device model with the tensors a file holds: size bound first, then every
-    name and shape (and, given `stored_kinds` = name -> is floating, the dtype kind)."""
+def check_size(source: Any, what: str, skeleton: torch.nn.Module) -> None:
+    """A meta-device network within MAX_MODEL_PARAMS and MAX_LAYER_SPAN (no names compared: for
+    layouts whose tensors are rearranged before loading)."""
     size = sum(t.numel() for t in skeleton.parameters()) + sum(t.numel() for t in skeleton.buffers())
     if size > MAX_MODEL_PARAMS:
         raise CheckpointError(f"{source}: {what} would have {size:,} parameters and buffer values, more than "
                               f"the {MAX_MODEL_PARAMS:,} melwave loads (MAX_MODEL_PARAMS); refusing before allocating anything")
     check_layer_spans(source, what, skeleton)
+
+
+def check_layout(source: Any, what: str, skeleton: torch.nn.Module, stored: Mapping[str, tuple[int, ...]],
+                 stored_kinds: Mapping[str, bool] | None = None) -> None:
+    """Compare a meta-device model with the tensors a file holds: size bound first, then every
+    name and shape (and, given `stored_kinds` = name -> is floating, the dtype kind)."""
+    check_size(source, what, skeleton)
     plain = plain_state(skeleton)
     expected = {name: tuple(t.shape) for name, t in plain.items()}
     missing = sorted(set(expected) - set(stored))

@@ -182,3 +182,123 @@ def test_load_mel_fuzz_long(case):
 @given(config_dicts | yaml_texts)
 def test_mel_config_fuzz_long(data):
     _fuzz_config(data)
+
+
+# --- the published layouts' loaders ------------------------------------------------------------
+# Torch files (zip and legacy), state dicts of random names/shapes/dtypes, and the config files
+# the layouts read (BigVGAN's config.json, DiffWave's params), through `melwave.load_vocoder`:
+# whatever they hold, only a one-line MelwaveError naming the file comes out.
+
+def _torch_bytes(obj, legacy: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer, _use_new_zipfile_serialization=not legacy)
+    return buffer.getvalue()
+
+
+_WN_SEED = {"generator": {"conv_pre.weight_v": torch.randn(4, 3, 5), "conv_pre.weight_g": torch.rand(4, 1, 1),
+                          "conv_pre.bias": torch.zeros(4), "ups.0.weight": torch.randn(4, 2, 8)}}
+_DIFFWAVE_SEED = {"model": {"diffusion_embedding.projection1.weight": torch.zeros(2, 2),
+                            "residual_layers.0.dilated_conv.weight": torch.zeros(2, 2, 3)},
+                  "params": {"residual_layers": 2, "residual_channels": 2, "dilation_cycle_length": 1, "hop_samples": 256,
+                             "sample_rate": 22050, "n_fft": 1024, "n_mels": 80, "noise_schedule": [1e-4, 0.05]}}
+SEED_CHECKPOINTS = [_torch_bytes(_WN_SEED), _torch_bytes(_WN_SEED, legacy=True), _torch_bytes(_DIFFWAVE_SEED),
+                    _torch_bytes(_DIFFWAVE_SEED, legacy=True)]
+_NAMES = ["conv_pre.weight", "conv_pre.weight_g", "conv_pre.weight_v", "conv_pre.bias", "ups.0.weight", "ups.0.weight_g",
+          "ups.0.weight_v", "conv_post.weight", "resblocks.0.convs1.0.weight", "generator", "model", "params"]
+_DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int64, torch.int8, torch.bool,
+           torch.complex64, torch.uint8]
+
+
+@st.composite
+def tensors(draw):
+    shape = draw(st.lists(st.integers(0, 6), max_size=4))
+    tensor = torch.zeros(shape, dtype=draw(st.sampled_from(_DTYPES)))
+    kind = draw(st.sampled_from(["plain", "expanded", "view", "sparse"]))
+    if kind == "expanded" and tensor.dim():
+        tensor = torch.zeros([1] * tensor.dim(), dtype=tensor.dtype).expand(*[max(s, 1) * 1000 for s in shape])
+    elif kind == "view" and tensor.numel() > 1:
+        tensor = tensor.reshape(-1)[1:]
+    elif kind == "sparse" and tensor.dim() and tensor.dtype.is_floating_point:
+        tensor = tensor.to_sparse()
+    return tensor
+
+
+state_dicts = st.dictionaries(st.sampled_from(_NAMES), tensors() | st.integers() | st.text(max_size=4) | st.none(),
+                              max_size=8)
+
+
+def _fuzz_layout_file(data: bytes, name: str) -> None:
+    import melwave
+
+    folder = Path(tempfile.mkdtemp())
+    path = folder / name
+    path.write_bytes(data)
+    try:
+        _only_melwave_errors(lambda p: melwave.load_vocoder(p), path)
+    finally:
+        for leftover in folder.iterdir():
+            leftover.unlink()
+        folder.rmdir()
+
+
+@FAST
+@given(mutated(SEED_CHECKPOINTS), st.sampled_from(["g.pth", "weights.pt", "gan_state_dict.pt"]))
+def test_layout_loaders_on_mutated_torch_files(data, name):
+    _fuzz_layout_file(data, name)
+
+
+@FAST
+@given(state_dicts, st.booleans(), st.booleans())
+def test_layout_loaders_on_random_state_dicts(state, wrapped, legacy):
+    _fuzz_layout_file(_torch_bytes({"generator": state} if wrapped else state, legacy=legacy), "g.pth")
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False) | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+                     max_leaves=12)
+_BIGVGAN = {"resblock": "1", "upsample_rates": [8, 8, 2, 2], "upsample_kernel_sizes": [16, 16, 4, 4],
+            "upsample_initial_channel": 16, "resblock_kernel_sizes": [3, 7, 11],
+            "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]], "activation": "snake", "snake_logscale": False,
+            "num_mels": 80, "n_fft": 1024, "hop_size": 256, "win_size": 1024, "sampling_rate": 22050, "fmin": 0,
+            "fmax": 8000}
+
+
+@FAST
+@given(st.dictionaries(st.sampled_from(sorted(_BIGVGAN)), _JSON, min_size=1, max_size=4))
+def test_bigvgan_loader_on_random_config_values(changes):
+    import json
+
+    import melwave
+
+    folder = Path(tempfile.mkdtemp())
+    (folder / "config.json").write_text(json.dumps({**_BIGVGAN, **changes}))
+    torch.save({"generator": {"conv_pre.weight": torch.zeros(16, 80, 7)}}, folder / "bigvgan_generator.pt")
+    try:
+        melwave.load_vocoder(folder)
+    except MelwaveError as err:
+        assert "\n" not in str(err) and str(folder) in str(err), err
+    finally:
+        for leftover in folder.iterdir():
+            leftover.unlink()
+        folder.rmdir()
+
+
+@FAST
+@given(st.dictionaries(st.sampled_from(sorted(_DIFFWAVE_SEED["params"])), _JSON, min_size=1, max_size=4))
+def test_diffwave_loader_on_random_params(changes):
+    state = {**_DIFFWAVE_SEED, "params": {**_DIFFWAVE_SEED["params"], **changes}}
+    _fuzz_layout_file(_torch_bytes(state), "weights.pt")
+
+
+@pytest.mark.slow
+@settings(SLOW, max_examples=3000)
+@given(mutated(SEED_CHECKPOINTS) | st.binary(max_size=1024), st.sampled_from(["g.pth", "weights.pt", "gan_state_dict.pt"]))
+def test_layout_loaders_fuzz_long(data, name):
+    _fuzz_layout_file(data, name)
+
+
+@pytest.mark.slow
+@settings(SLOW, max_examples=2000)
+@given(state_dicts, st.booleans(), st.booleans())
+def test_layout_loaders_on_random_state_dicts_long(state, wrapped, legacy):
+    _fuzz_layout_file(_torch_bytes({"generator": state} if wrapped else state, legacy=legacy), "g.pth")

@@ -153,14 +153,14 @@ class HiFiGAN(WeightNormMixin, Vocoder):
         return 24
 
 
-def _infer_config(state: dict[str, Tensor]) -> HiFiGANConfig:
+def _infer_config(state: dict[str, Tensor], path: Path) -> HiFiGANConfig:
     """Pick V1/V2/V3 by the tensors present (conv_pre width and resblock layout)."""
     width = state["conv_pre.weight"].shape[0]
     layout_2 = any(".convs." in k for k in state)
     for config in HIFIGAN_CONFIGS.values():
         if config.upsample_initial_channel == width and (config.resblock == "2") == layout_2:
             return config
-    raise CheckpointError(f"HiFi-GAN checkpoint with conv_pre width {width} matches none of V1/V2/V3")
+    raise CheckpointError(f"{path}: HiFi-GAN checkpoint with conv_pre width {width} matches none of V1/V2/V3")
 
 
 def _version_name(config: HiFiGANConfig) -> str:
@@ -183,7 +183,7 @@ def load_hifigan_checkpoint(path: str | Path, *, device: str | torch.device = "c
     if state["conv_pre.weight"].dim() != 3:
         raise CheckpointError(f"{path}: conv_pre.weight has shape {tuple(state['conv_pre.weight'].shape)}, expected a Conv1d "
                               f"weight (channels, n_mels, kernel)")
-    config = config or _infer_config(state)
+    config = config or _infer_config(state, path)
     mel_config = mel_config or PRESETS["hifigan-22k"]
     n_mels = state["conv_pre.weight"].shape[1]
     if n_mels != mel_config.n_mels:
