@@ -29,7 +29,7 @@ inverse's products as about three multiply-adds each, so `spectral_cost` estimat
 Xeon the same choice of layers measured as fast as any other tried, ±1 %). Measured per layer on
 the Intel Xeon (ONNX Runtime, one thread, against the same layer direct): 256 channels 1.5–2.2×
 faster, 128 channels kernel 11 dilation 1 1.9×, kernel 7 1.3×; dilated 128-channel and all
-64-channel layers 0.6–1.3×, kernel 3 slower. Whole HiFi-GAN V1: see README and
+64-channel layers 0.6–1.3×, kernel 3 slower. Whole HiFi-GAN V1: see docs/onnx.md and
 `benchmarks/onnx_backend.py --direct-convs` for the comparison with the all-direct graph.
 """
 
