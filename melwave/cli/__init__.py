@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "melwave.cli.dataset",     # dataset notes
     "melwave.cli.evaluate",    # evaluate vocoder|generator
     "melwave.cli.convert",     # convert (to melwave's file), export (to ONNX)
+    "melwave.cli.stream",      # stream (mel frames -> PCM as samples become final)
 ]
 TRAIN_MODULES = [
     "melwave.cli.train_vocoder",     # train vocoder

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from typing import Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 import numpy as np
 import torch
@@ -23,6 +23,9 @@ from melwave.audio.config import MelConfig
 from melwave.audio.features import MelExtractor
 from melwave.errors import ConfigError, MelConfigMismatch, MelFileError
 from melwave.utils.dataclass_config import parse_dataclass
+
+if TYPE_CHECKING:
+    from melwave.models.streaming import VocoderStream
 
 
 def as_wave_tensor(wave: Tensor | np.ndarray) -> Tensor:
@@ -89,7 +92,8 @@ class Vocoder(MelModel):
     """mel (B, n_mels, frames) -> waveform (B, frames * hop_length), at mel_config.sample_rate.
 
     Subclasses implement `forward`; long mels go through `synthesize(chunk_frames=...)`, which
-    vocodes overlapping chunks of `receptive_frames` context (see melwave.models.chunking).
+    vocodes overlapping chunks of `receptive_frames` context (see melwave.models.chunking), and
+    mels that arrive frame by frame through `stream()` (see melwave.models.streaming).
     """
 
     family: ClassVar[str] = "vocoder"
@@ -150,6 +154,24 @@ class Vocoder(MelModel):
     def receptive_frames(self) -> int:
         """Mel frames of context either side a chunk needs to match whole-file output closely."""
         return 32
+
+    # --- streaming (melwave.models.streaming) ----------------------------------------------
+    # True where every output sample is a fixed function of the mel frames (and noise samples)
+    # within a bounded distance of it, so vocoding a bounded window reproduces offline output.
+    feed_forward: ClassVar[bool] = False
+
+    def streaming_refusal(self) -> str | None:
+        """None when `stream()` can reproduce offline output exactly, else one line saying why not."""
+        if self.feed_forward:
+            return None
+        return f"family '{self.family}' is not declared feed-forward (output a local function of the mel)"
+
+    def stream(self, *, seed: int = 0) -> "VocoderStream":
+        """A streamer for one utterance at a time: `push(mel)` -> the samples now final, `flush()`
+        -> the rest; their concatenation is `self(mel)`. `seed`: noise of noise-driven families."""
+        from melwave.models.streaming import VocoderStream
+
+        return VocoderStream(self, seed=seed)
 
 
 class MelGenerator(MelModel):

@@ -136,6 +136,7 @@ class GominGAN(WeightNormMixin, Vocoder):
     config_class = GominGANConfig
     named_configs = GOMIN_CONFIGS  # "debug" is the tiny one for tests and CI
     default_mel_preset = "gomin-24k"
+    feed_forward = True  # convolutions and pointwise activations only: streams exactly (melwave.models.streaming)
 
     def __init__(self, config: GominGANConfig = GOMIN_CONFIGS["gomin"], mel_config: MelConfig = PRESETS["gomin-24k"]):
         super().__init__(mel_config, config)

@@ -64,6 +64,15 @@ class GriffinLim(Vocoder):
                                   momentum=self.config.momentum, generator=generator, init=init, return_phase=True)
         return wave.clamp(-1, 1), (phase, offset)
 
+    def stream(self, *, seed: int = 0):
+        """Griffin-Lim's phase is an iterative solution over the whole mel (every sample depends on
+        every frame), so no bounded window reproduces it: the stream is real-time phase-gradient
+        heap integration instead (`melwave.audio.rtpghi`, `exact = False`), from the same NNLS
+        magnitude, with a few frames of lookahead and no iterations."""
+        from melwave.audio.rtpghi import RTPGHIStream
+
+        return RTPGHIStream(self.mel_config, nnls_iterations=self.config.nnls_iterations, seed=seed)
+
     @property
     def receptive_frames(self) -> int:
         # Phase is a global solution; a long overlap lets neighbouring chunks agree at the seam.

@@ -121,6 +121,7 @@ class MelGAN(WeightNormMixin, Vocoder):
     config_class = MelGANConfig
     named_configs = MELGAN_CONFIGS  # "debug" is the tiny one for tests and CI
     default_mel_preset = "melgan-22k"
+    feed_forward = True  # convolutions only: streams exactly (melwave.models.streaming)
 
     def __init__(self, config: MelGANConfig = MELGAN_CONFIGS["melgan"], mel_config: MelConfig = PRESETS["melgan-22k"]):
         super().__init__(mel_config, config)

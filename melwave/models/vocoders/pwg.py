@@ -104,6 +104,8 @@ class ParallelWaveGAN(WeightNormMixin, Vocoder):
     config_class = ParallelWaveGANConfig
     named_configs = PWG_CONFIGS
     default_mel_preset = "hifigan-22k"
+    feed_forward = True  # a non-causal WaveNet of bounded reach: streams exactly (melwave.models.streaming)
+    noise_input = True  # forward(mel, noise) takes (B, F·hop) noise; a streamer draws it frame by frame
 
     def __init__(self, config: ParallelWaveGANConfig = PWG_CONFIGS["parallel-wavegan"],
                  mel_config: MelConfig = PRESETS["hifigan-22k"]):
@@ -291,3 +293,12 @@ class ToolkitVocoder(Vocoder):
     def remove_weight_norm(self):
         self.generator.remove_weight_norm()
         return self
+
+    # Streaming (melwave.models.streaming): whatever the generator is; statistics and PQMF are local.
+    @property
+    def feed_forward(self) -> bool:
+        return self.generator.feed_forward
+
+    @property
+    def noise_input(self) -> bool:
+        return isinstance(self.generator, ParallelWaveGAN)

@@ -92,6 +92,7 @@ class Vocos(Vocoder):
     config_class = VocosConfig
     named_configs = VOCOS_CONFIGS  # "debug" is the tiny one for tests and CI
     default_mel_preset = "hifigan-22k"
+    feed_forward = True  # without a prior: convolutions, per-frame norms and an overlap-add (streams exactly)
 
     def __init__(self, config: VocosConfig = VOCOS_CONFIGS["vocos"], mel_config: MelConfig = PRESETS["hifigan-22k"]):
         super().__init__(mel_config, config)
@@ -146,6 +147,13 @@ class Vocos(Vocoder):
         prior = self.prior(mel, state, offset)
         wave = self.head(self.features(mel), prior)
         return wave, (None if prior is None else (prior[1], offset))
+
+    def streaming_refusal(self) -> str | None:
+        if self.config.prior != "none":
+            return (f"its '{self.config.prior}' prior's phase is accumulated over all earlier frames"
+                    + (" and refined by Griffin-Lim over the whole mel" if self.config.prior == "nnls-gl" else "")
+                    + ", so no bounded window reproduces the offline output")
+        return super().streaming_refusal()
 
     @property
     def receptive_frames(self) -> int:
