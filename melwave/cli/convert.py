@@ -19,13 +19,14 @@ def _convert(args: argparse.Namespace) -> int:
         from melwave.models.generators.deepmel import convert_deepmel
 
         out, model = convert_deepmel(args.source, args.source_config, args.output, overwrite=args.overwrite,
-                                     trust_file=args.trust_file, half=args.half)
+                                     trust_file=args.trust_file, half=args.half, allow_nonfinite=args.allow_nonfinite)
         print(f"melwave: wrote {out} (cwgan generator, {parameter_count(model):,} parameters, conditions "
               f"{model.vocabulary.describe()}, {model.mel_config.n_mels} mels; from the deepmel layout)", file=sys.stderr)
         return 0
 
     out, vocoder = convert_vocoder(args.source, args.output, overwrite=args.overwrite, trust_file=args.trust_file,
-                                   mel_config=_explicit_mel_config(args), half=args.half)
+                                   mel_config=_explicit_mel_config(args), half=args.half,
+                                   allow_nonfinite=args.allow_nonfinite)
     origin = (getattr(vocoder, "provenance", None) or {}).get("layout", "melwave")
     print(f"melwave: wrote {out} ({vocoder.family}, {parameter_count(vocoder):,} parameters, "
           f"{vocoder.mel_config.sample_rate} Hz, {vocoder.mel_config.n_mels} mels; from the {origin} layout)", file=sys.stderr)
@@ -33,13 +34,14 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from melwave.models.onnx_export import export_onnx
+    from melwave.models.onnx_export import check_output, export_onnx
     from melwave.models.registry import load_vocoder
 
+    check_output(args.output, overwrite=args.overwrite, opset=args.opset)  # before seconds of loading
     vocoder = load_vocoder(args.model, mel_config=_explicit_mel_config(args), trust_file=args.trust_file)
     out = export_onnx(vocoder, args.output, overwrite=args.overwrite, opset=args.opset, source=args.model,
                       spectral_convs=not args.direct_convs)
-    print(f"melwave: wrote {out} ({vocoder.family}; input mel (batch, {vocoder.mel_config.n_mels}, frames), "
+    print(f"melwave: wrote {out} ({vocoder.family}, opset {args.opset}; input mel (batch, {vocoder.mel_config.n_mels}, frames), "
           f"output wave (batch, frames * {vocoder.mel_config.hop_length}) at {vocoder.mel_config.sample_rate} Hz; "
           f"MelConfig in its metadata_props)", file=sys.stderr)
     return 0
@@ -52,6 +54,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     convert.add_argument("-o", "--output", type=Path, required=True, help="the .safetensors file to write")
     convert.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     convert.add_argument("--half", action="store_true", help="store float32 weights as float16 (half the size)")
+    convert.add_argument("--allow-nonfinite", action="store_true",
+                         help="store weights with NaN/Inf values (refused by default: such a model outputs NaN)")
     convert.add_argument("--trust-file", action="store_true",
                          help="allow legacy checkpoints that need full unpickling (this can run code from the file)")
     convert.add_argument("--source-config", default=None, metavar="YAML",
@@ -64,7 +68,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("-m", "--model", required=True, help="vocoder name, model path or hf:OWNER/NAME[@REV]")
     export.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
     export.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
-    export.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    export.add_argument("--opset", type=int, default=18,
+                        help="ONNX opset the file imports (default 18; checked in the written file; the range "
+                             "depends on the installed torch and onnx, and a wrong one is refused naming it)")
     export.add_argument("--direct-convs", action="store_true",
                         help="keep wide convolutions direct instead of overlap-save in the frequency domain "
                              "(HiFi-GAN V1: slower; sums in torch's order)")

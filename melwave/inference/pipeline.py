@@ -47,7 +47,10 @@ class VocoderFor:
         self._adapted: dict[MelConfig, Vocoder] = {}
 
     def __call__(self, cfg: MelConfig) -> Vocoder:
-        if self.vocoder.family != "griffinlim" or cfg == self.vocoder.mel_config:
+        # Only melwave's own Griffin-Lim adapts: an exported (ONNX) one is a graph fixed to the
+        # mel config it was exported with, so a different config is a mismatch, said as one.
+        if self.vocoder.family != "griffinlim" or cfg == self.vocoder.mel_config or \
+                getattr(self.vocoder, "backend", "torch") != "torch":
             return self.vocoder
         if cfg not in self._adapted:
             from melwave.models.vocoders.griffinlim import GriffinLim

@@ -7,7 +7,14 @@ graph rides in the model's `metadata_props` (plain strings, readable by any ONNX
     family            e.g. "hifigan"           model_config      JSON of the family's config
     mel_config        JSON of the MelConfig (sample rate, STFT, mel scale, log compression, ...)
     sample_rate, hop_length, n_mels, receptive_frames (chunking context), input, output
+    opset             the default-domain opset the file imports (checked to be the one asked for)
     provenance        JSON: where the weights came from and the melwave version that exported them
+
+Opsets: `supported_opsets()`, from the first torch's ONNX functions are written for to the newest
+the installed onnx defines; others are refused in one line stating that range. Below it, torch
+only attempts a version conversion, which silently keeps opset 18 for most vocoders (or leaves
+newer operators in an older opset); so the written model's opset_import is checked against the
+request, and a conversion that did not happen is refused instead of written.
 
 ONNX has no inverse FFT of complex numbers, so melwave's inverse STFT (`blocks.istft_head.ISTFT`)
 is re-expressed for the graph by `RealISTFT`: one ConvTranspose1d whose kernels are the windowed
@@ -59,6 +66,34 @@ VERIFY_TOLERANCE = 1e-3
 
 class ExportError(MelwaveError):
     """A vocoder that cannot be exported to ONNX, or an export that failed its check."""
+
+
+def supported_opsets() -> range:
+    """Opsets the exporter writes: from the first torch's ONNX functions are written for (below
+    it torch only attempts a conversion; see the module's docstring) to the newest onnx defines."""
+    from melwave.utils.optional import require
+
+    onnx = require("onnx", "ONNX export")
+    try:  # private to torch: the opset torch.onnx.export builds graphs in before any conversion
+        from torch.onnx._internal.exporter._constants import TORCHLIB_OPSET as lowest
+    except ImportError:  # pragma: no cover - another torch layout
+        lowest = DEFAULT_OPSET
+    return range(int(lowest), int(onnx.defs.onnx_opset_version()) + 1)
+
+
+def check_opset(opset: Any) -> int:
+    """`opset` if the exporter can write it, else one line with the range it can."""
+    supported = supported_opsets()
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset not in supported:
+        raise ExportError(f"--opset {opset!r}: this exporter writes ONNX opsets {supported.start}-{supported.stop - 1} "
+                          f"(default {DEFAULT_OPSET})")
+    return opset
+
+
+def written_opset(proto: Any) -> int | None:
+    """The default-domain ("" or "ai.onnx") opset a ModelProto imports."""
+    versions = [entry.version for entry in proto.opset_import if entry.domain in ("", "ai.onnx")]
+    return int(versions[0]) if versions else None
 
 
 def _refusal(model: Vocoder) -> str | None:
@@ -245,6 +280,7 @@ def export_proto(model: Vocoder, *, opset: int = DEFAULT_OPSET, source: str | No
 
     require("onnxscript", "ONNX export")
     onnx = require("onnx", "ONNX export")
+    check_opset(opset)
     graph = graph_module(model, spectral_convs=spectral_convs)
     example = _example(model)
     dim = torch.export.Dim.DYNAMIC
@@ -266,7 +302,12 @@ def export_proto(model: Vocoder, *, opset: int = DEFAULT_OPSET, source: str | No
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
     proto = program.model_proto
-    onnx.helper.set_model_props(proto, metadata(model, source, opset))
+    written = written_opset(proto)
+    if written != opset:
+        raise ExportError(f"vocoder '{model.name}' ({model.family}): the exporter could not write opset {opset} for it "
+                          f"(its version conversion left opset {written}); choose another --opset (melwave tests every family at "
+                          f"{DEFAULT_OPSET})")
+    onnx.helper.set_model_props(proto, metadata(model, source, written))
     return proto
 
 
@@ -274,13 +315,13 @@ def verify(model: Vocoder, proto_bytes: bytes, *, tolerance: float = VERIFY_TOLE
     """Run the exported graph in ONNX Runtime and torch on a test mel of another batch size and
     length than the export's example; return the largest difference over the output's peak, or
     raise ExportError above `tolerance`."""
-    from melwave.models.onnx_runtime import session_from
+    from melwave.models.onnx_runtime import run_graph, session_from
 
     session = session_from(proto_bytes)
     mel = _example(model, frames=37, batch=3)
     with torch.no_grad():
         expected = model(mel.to(model.device)).float().cpu().numpy()
-    got = session.run(["wave"], {"mel": mel.numpy()})[0]
+    got = run_graph(session, {"mel": mel.numpy()}, f"vocoder '{model.name}': the exported graph")[0]
     if got.shape != expected.shape:
         raise ExportError(f"vocoder '{model.name}': the ONNX graph gives shape {got.shape} where torch gives {expected.shape}")
     error = float(abs(got - expected).max() / max(float(abs(expected).max()), 1e-12))
@@ -308,17 +349,32 @@ def _unrolled_iterations(model: Vocoder) -> int:
     return 0
 
 
-def export_onnx(model: Vocoder, path: str | Path, *, overwrite: bool = False, opset: int = DEFAULT_OPSET,
-                source: str | None = None, check: bool = True, spectral_convs: bool = True) -> Path:
-    """Write `model` as one .onnx file (atomic; never replaces a file unless `overwrite`), after
-    checking ONNX Runtime's output against torch's (`check`). `spectral_convs=False` keeps every
-    convolution direct (the order of torch's sums; slower for HiFi-GAN V1)."""
-    from melwave.utils.fileio import atomic_write_bytes, check_writable
+def check_output(path: str | Path, *, overwrite: bool, opset: int) -> Path:
+    """What can be refused before a model is loaded and traced (seconds to a minute): the
+    suffix, an existing file, a folder that cannot be written, the opset."""
+    from melwave.models.convert import check_output_folder, output_errors
+    from melwave.utils.fileio import check_writable
 
     path = Path(path)
     if path.suffix != ".onnx":
         raise CheckpointError(f"{path}: ONNX models are written as .onnx (got {path.suffix or 'no suffix'!r})")
-    check_writable(path, overwrite=overwrite)
+    with output_errors(path):
+        check_writable(path, overwrite=overwrite)
+    check_output_folder(path)
+    check_opset(opset)
+    return path
+
+
+def export_onnx(model: Vocoder, path: str | Path, *, overwrite: bool = False, opset: int = DEFAULT_OPSET,
+                source: str | None = None, check: bool = True, spectral_convs: bool = True) -> Path:
+    """Write `model` as one .onnx file (atomic; never replaces a file unless `overwrite`), after
+    checking ONNX Runtime's output against torch's (`check`). `spectral_convs=False` keeps every
+    convolution direct (the order of torch's sums; slower for HiFi-GAN V1). A folder that cannot
+    be written or a full disk is one OutputError naming `path`, and leaves no file."""
+    from melwave.models.convert import output_errors
+    from melwave.utils.fileio import atomic_write_bytes
+
+    path = check_output(path, overwrite=overwrite, opset=opset)
     check_exportable(model)
     iterations = _unrolled_iterations(model)
     if iterations >= 8:
@@ -327,4 +383,5 @@ def export_onnx(model: Vocoder, path: str | Path, *, overwrite: bool = False, op
         logging.getLogger("melwave").warning(
             "export: unrolling %d Griffin-Lim iterations into the graph; this takes about a minute on a CPU", iterations)
     data = export_bytes(model, opset=opset, source=source, check=check, spectral_convs=spectral_convs)
-    return atomic_write_bytes(path, data, overwrite=overwrite)
+    with output_errors(path):
+        return atomic_write_bytes(path, data, overwrite=overwrite)

@@ -99,3 +99,45 @@ def test_cli_convert(tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert main(["convert", str(source), "-o", str(out), "--overwrite", "--mel-preset", "hifigan-22k"]) == 0
     assert json.loads(json.dumps(read_header(out)["provenance"]))["layout"] == "hifigan"
+
+
+def _melgan_with(tmp_path, value: float, name: str = "bad.safetensors"):
+    """A melwave MelGAN file with `value` written into one weight (the tensor's name returned)."""
+    torch.manual_seed(0)
+    model = MelGAN(MELGAN_CONFIGS["debug"], PRESETS["hifigan-22k"]).eval()
+    key = next(k for k, v in model.state_dict().items() if v.is_floating_point() and v.numel() > 4)
+    with torch.no_grad():
+        model.state_dict()[key].view(-1)[3] = value
+    return save_model(model, tmp_path / name), key
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_nonfinite_weights_are_refused_naming_the_tensor_unless_allowed(value, tmp_path):
+    source, key = _melgan_with(tmp_path, value)
+    out = tmp_path / "out.safetensors"
+    with pytest.raises(CheckpointError) as caught:
+        convert_vocoder(source, out)
+    message = str(caught.value)
+    assert "\n" not in message and repr(key) in message and "1 NaN/Inf value" in message and "--allow-nonfinite" in message
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp.safetensors")]
+    convert_vocoder(source, out, allow_nonfinite=True)  # the explicit flag stores it as it is
+    stored = load_vocoder(out).state_dict()[key].view(-1)[3]
+    assert not torch.isfinite(stored) and (torch.isnan(stored) if value != value else stored == value)
+
+
+def test_half_refuses_weights_float16_would_store_as_inf(tmp_path):
+    source, key = _melgan_with(tmp_path, 1e5)  # finite in float32, beyond float16's 65504
+    with pytest.raises(CheckpointError, match=f"{key!r} holds 1 value.*float16") as caught:
+        convert_vocoder(source, tmp_path / "half.safetensors", half=True)
+    assert "\n" not in str(caught.value) and not (tmp_path / "half.safetensors").exists()
+    convert_vocoder(source, tmp_path / "full.safetensors")  # float32 holds it
+    assert float(load_vocoder(tmp_path / "full.safetensors").state_dict()[key].view(-1)[3]) == 1e5
+
+
+def test_cli_convert_nonfinite(tmp_path, capsys):
+    source, key = _melgan_with(tmp_path, float("nan"))
+    out = tmp_path / "cli.safetensors"
+    assert main(["convert", str(source), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and key in err and not out.exists()
+    assert main(["convert", str(source), "-o", str(out), "--allow-nonfinite"]) == 0 and out.exists()

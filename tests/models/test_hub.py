@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 
@@ -140,3 +141,69 @@ def test_failed_download_is_one_line(cache, monkeypatch):
 def test_malformed_specs(spec, cache):
     with pytest.raises(CheckpointError, match="hf:OWNER/NAME"):
         load_vocoder(spec)
+
+
+HOSTILE_SPECS = [
+    # '--' is the cache's separator: these name the folder of another repository.
+    "hf:a--b/c", "hf:a/b--c", "hf:someone/tiny--vocoder",
+    # Not names the Hub gives: leading/trailing '-' or '.', '..', '.git', too long, not ASCII.
+    "hf:-a/b", "hf:a-/b", "hf:.a/b", "hf:a/b.", "hf:a/..b", "hf:a..b/c", "hf:a/b.git", "hf:" + "a" * 97 + "/b",
+    "hf:a/" + "b" * 97, "hf:café/b", "hf:a/b c", "hf:a/b\n", "hf:a\\b/c",
+    # Revisions that are paths, not refs.
+    "hf:a/b@..", "hf:a/b@../../../etc", "hf:a/b@main/../../x", "hf:a/b@/abs", "hf:a/b@a//b", "hf:a/b@a/",
+    "hf:a/b@.hidden", "hf:a/b@x.lock", "hf:a/b@v1.", "hf:a/b@x\\y", "hf:a/b@main\n", "hf:a/b@a b", "hf:a/b@x@y",
+    "hf:a/b@" + "v" * 256, "hf:a/b@" + COMMIT + "\n",
+]
+
+
+@pytest.mark.parametrize("spec", HOSTILE_SPECS)
+def test_crafted_names_and_revisions_are_refused_in_one_line(spec, cache):
+    with pytest.raises(CheckpointError, match="hf:OWNER/NAME") as caught:
+        load_vocoder(spec)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_name_with_the_cache_separator_cannot_alias_another_repository(cache):
+    """models--a--b--c is both hf:a/b--c and hf:a--b/c; neither spelling may read it (the Hub
+    forbids '--' in names, so it is no repository's folder)."""
+    model = _melgan()
+    save_model(model, _snapshot(cache, repo="a/b--c") / "model.safetensors")
+    assert (cache / "models--a--b--c").is_dir()
+    for spec in ("hf:a--b/c", "hf:a/b--c"):
+        with pytest.raises(CheckpointError, match="'--' and '..' are not allowed"):
+            load_vocoder(spec)
+
+
+@pytest.mark.parametrize("spec,repo,revision", [
+    ("hf:a/b", "a/b", "main"), ("hf:A_1/b.c-d", "A_1/b.c-d", "main"), ("hf:_x_/y", "_x_/y", "main"),
+    ("hf:a/b@refs/pr/1", "a/b", "refs/pr/1"), ("hf:a/b@v1.0+build_2", "a/b", "v1.0+build_2"),
+    ("hf:" + "a" * 96 + "/" + "b" * 96, "a" * 96 + "/" + "b" * 96, "main"), (f"hf:a/b@{COMMIT}", "a/b", COMMIT),
+])
+def test_names_the_hub_gives_are_accepted(spec, repo, revision):
+    assert hub.parse(spec) == (repo, revision)
+
+
+def test_no_accepted_reference_reaches_outside_the_cache(tmp_path):
+    """Property: whatever the text, a reference is refused, or every path built from it (the
+    repository folder, its refs/ file, the snapshot of a commit) lies inside the cache."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    cache = tmp_path / "cache"
+    pieces = st.sampled_from(["a", "b", "Z9", "-", "_", ".", "..", "--", "/", "@", "\\", ":", "~", "\n", "%2e", " ", "é", "\x00"])
+
+    @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(st.lists(pieces, max_size=12).map("".join))
+    def check(body):
+        try:
+            repo, revision = hub.parse("hf:" + body)
+        except CheckpointError:
+            return
+        folder = hub.repo_folder(repo, cache)
+        for path in (folder, folder / "refs" / revision, folder / "snapshots" / revision):
+            normal = os.path.normpath(path)
+            assert normal.startswith(str(cache) + os.sep), (body, normal)
+        assert os.path.normpath(folder).count(os.sep) == str(cache).count(os.sep) + 1  # one folder, directly in it
+        assert "\x00" not in revision and "\n" not in revision and "\n" not in repo
+
+    check()

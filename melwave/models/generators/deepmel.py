@@ -60,6 +60,50 @@ def _field(config: Mapping[str, Any], key: str, source: Path) -> Any:
     return config[key]
 
 
+# The type each field of a DeepMel YAML must have, as its train scripts use them. YAML gives
+# "64" for a quoted 64: such a string is refused here, naming the field, rather than later
+# where it would read as a size disagreeing with the checkpoint.
+_INTEGERS = ("latent_dim", "n_mels", "sample_rate", "n_fft", "win_length", "hop_length")
+_NUMBERS = ("f_min", "power")
+_OPTIONAL_NUMBERS = ("f_max",)      # torchaudio takes null as sample_rate / 2
+_BOOLEANS = ("normalized", "in_strips")
+_TEXT = ("window_fn",)
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _expect(source: Path, key: str, value: Any, expected: str) -> ConfigError:
+    return ConfigError(f"{source}: {key}={value!r:.60}: expected {expected}, got {_kind(value)}")
+
+
+def check_source_config(config: Mapping[str, Any], source: Path) -> None:
+    """Every field's type and range, named, before any is used (a bool is not an integer here)."""
+    for key in _INTEGERS:
+        value = _field(config, key, source)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise _expect(source, key, value, "a positive integer")
+    for key in _NUMBERS + _OPTIONAL_NUMBERS:
+        value = _field(config, key, source)
+        if value is None and key in _OPTIONAL_NUMBERS:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _expect(source, key, value, "a number" + (" or null" if key in _OPTIONAL_NUMBERS else ""))
+    for key in _BOOLEANS:
+        if key in config and not isinstance(config[key], bool):
+            raise _expect(source, key, config[key], "true or false")
+    for key in _TEXT:
+        if key in config and not isinstance(config[key], str):
+            raise _expect(source, key, config[key], "a string")
+    if "num_strips" in config:
+        value = config["num_strips"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise _expect(source, "num_strips", value, "a positive integer")
+    elif config.get("in_strips", False):
+        raise ConfigError(f"{source}: in_strips is true but num_strips is missing (a positive integer)")
+
+
 def source_conditions(config: Mapping[str, Any], source: Path) -> tuple[dict, ...]:
     """[{name, values}] from the YAML's class folders (`cls_pth`) and `num_class`."""
     folders = _field(config, "cls_pth", source)
@@ -77,8 +121,10 @@ def source_conditions(config: Mapping[str, Any], source: Path) -> tuple[dict, ..
                               f"a file by the inner folder's position, so they must be the same for every outer folder")
         inner = names
     outer = [str(k) for k in folders]
-    if not isinstance(num_class, list) or not all(isinstance(n, int) for n in num_class) or len(num_class) not in (1, 2):
-        raise ConfigError(f"{source}: num_class={num_class!r}: expected a list of one or two class counts")
+    if (not isinstance(num_class, list) or len(num_class) not in (1, 2)
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in num_class)):
+        raise ConfigError(f"{source}: num_class={num_class!r:.60}: expected a list of one or two positive integers "
+                          f"(class counts), got {_kind(num_class)}")
     levels = [outer, inner] if len(num_class) == 2 else [inner]
     names = CONDITION_NAMES if len(num_class) == 2 else CONDITION_NAMES[1:]
     for name, values, count in zip(names, levels, num_class):
@@ -131,7 +177,7 @@ def _generator_config(states: list[dict], config: Mapping[str, Any], path: Path,
     strips = len(states)
     first = states[0]
     conditions = source_conditions(config, yaml_path)
-    n_mels = int(_field(config, "n_mels", yaml_path))
+    n_mels = _field(config, "n_mels", yaml_path)
     z_shape = _shape(first, "z_reshape.fc.0.weight", path, "gen_state_dict")
     latent = _field(config, "latent_dim", yaml_path)
     if z_shape[1] != latent:
@@ -149,7 +195,7 @@ def _generator_config(states: list[dict], config: Mapping[str, Any], path: Path,
     if h0 < 1 or area % h0:
         raise CheckpointError(f"{path}: condition maps of {area} values do not fit n_mels={n_mels} of {yaml_path}")
     width = area // h0 * base.scale[1]
-    in_strips = bool(config.get("in_strips", False))
+    in_strips = config.get("in_strips", False)
     if in_strips != (strips > 1) or (strips > 1 and strips != config.get("num_strips")):
         raise CheckpointError(f"{path}: holds {strips} generator(s), {yaml_path} says in_strips={in_strips}, "
                               f"num_strips={config.get('num_strips')}")
@@ -214,12 +260,24 @@ def load_deepmel(path: str | Path, source_config: str | Path, *, device: str | t
     return model.to(device).eval()
 
 
+def _sized(path: Path, what: str, build, states: list[dict]) -> torch.nn.Module:
+    """`build()` after the loading gate's sizing on the meta device (op budget, MAX_MODEL_PARAMS,
+    layer reach): the source's tensors are rearranged before loading, so names are compared by
+    `_load_strict` afterwards."""
+    from melwave.models.gate import check_size, sized_skeleton
+
+    check_size(path, what, sized_skeleton(path, what, build, sum(len(s) for s in states)))
+    return build()
+
+
 def _generator(checkpoint: Mapping[str, Any], path: Path, yaml_path: Path) -> CWGANGenerator:
     config = read_source_config(yaml_path)
+    check_source_config(config, yaml_path)
     try:
         states = _state_dicts(checkpoint["gen_state_dict"], "gen_state_dict", path)
         model_config = _generator_config(states, config, path, yaml_path)
-        model = CWGANGenerator(model_config, source_mel_config(config, yaml_path))
+        mel = source_mel_config(config, yaml_path)
+        model = _sized(path, "the DeepMel generator its config describes", lambda: CWGANGenerator(model_config, mel), states)
         state = generator_state(states, len(model_config.conditions), len(model_config.channels))
     except KeyError as err:
         raise CheckpointError(f"{path}: gen_state_dict has no {err.args[0]!r}: not a DeepMel generator") from None
@@ -249,19 +307,26 @@ def load_deepmel_critic(path: str | Path, source_config: str | Path, *, device: 
 
 
 def convert_deepmel(path: str | Path, source_config: str | Path, output: str | Path, *, overwrite: bool = False,
-                    trust_file: bool = False, half: bool = False) -> tuple[Path, CWGANGenerator]:
+                    trust_file: bool = False, half: bool = False,
+                    allow_nonfinite: bool = False) -> tuple[Path, CWGANGenerator]:
     """A DeepMel checkpoint + YAML -> one melwave `.safetensors` generator (its MelConfig, its
     vocabulary and `normalised: false` in the header; `provenance` names the source files), which
-    `melwave.load_generator(FILE)` loads alone. Never replaces `output` unless `overwrite`."""
+    `melwave.load_generator(FILE)` loads alone. Never replaces `output` unless `overwrite`; NaN/Inf
+    weights are refused unless `allow_nonfinite`; write failures are one OutputError."""
     import melwave
+    from melwave.models.convert import check_finite, check_output_folder, output_errors
     from melwave.models.registry import save_model
     from melwave.utils.fileio import check_writable
 
     output = Path(output)
     if output.suffix != ".safetensors":
         raise CheckpointError(f"{output}: melwave models are written as .safetensors (got {output.suffix or 'no suffix'!r})")
-    check_writable(output, overwrite=overwrite)
+    with output_errors(output):
+        check_writable(output, overwrite=overwrite)
+    check_output_folder(output)
     model = load_deepmel(path, source_config, trust_file=trust_file)
+    check_finite(model, path, half=half, allow_nonfinite=allow_nonfinite)
     provenance = {**model.provenance, "converted_by": f"melwave {melwave.__version__}"}
-    save_model(model, output, overwrite=overwrite, half=half, extra={"provenance": provenance})
+    with output_errors(output):
+        save_model(model, output, overwrite=overwrite, half=half, extra={"provenance": provenance})
     return output, model
