@@ -273,7 +273,7 @@ class MelConfig:
 
 
 # --- presets ---------------------------------------------------------------------------------
-# Each reproduces a source system's analysis exactly (see shared/REFERENCE.md).
+# Each reproduces a source system's analysis exactly (docs/sources.md; golden tests in tests/audio/test_source_mels.py).
 PRESETS: dict[str, MelConfig] = {
     # The pretrained HiFi-GAN V1 (jik876): magnitude mel, Slaney filterbank, (n_fft-hop)/2
     # reflect padding without centering, natural log clamped at 1e-5.

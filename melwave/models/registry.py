@@ -4,8 +4,9 @@ A saved melwave model is ONE `.safetensors` file whose metadata holds the JSON o
 {format, version, family, model_config, mel_config}; the file alone rebuilds the model, and
 loading it never executes code. A directory holding `model.safetensors` works the same.
 
-Standard HiFi-GAN `{"generator": state_dict}` checkpoints (`.pt/.pth/.pth.tar/.ckpt`) load with
-`torch.load(weights_only=True)`.
+Checkpoints in other projects' published layouts load through `melwave.models.formats`; every
+file, whatever its layout, passes the loading gate (`melwave.models.gate`) before anything is
+allocated.
 """
 
 from __future__ import annotations
@@ -70,11 +71,6 @@ NAMED_TABLE: dict[str, tuple[str, str, str]] = {
 PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
 SHIPPED_FOLDERS: dict[str, Path] = {"vocoder": PRETRAINED_DIR / "vocoders", "generator": PRETRAINED_DIR}
 
-# Additions at run time (`register_family` / `register_named`); the tables above need neither.
-_EXTRA_FAMILIES: dict[str, type] = {}
-_EXTRA_NAMED: dict[str, tuple[Callable[..., Vocoder], str]] = {}
-
-
 def shipped_models(kind: str = "vocoder") -> dict[str, Path]:
     """Name -> model file of every model of KIND ("vocoder" or "generator") shipped inside
     melwave: the one lookup behind `load_vocoder(NAME)` and `melwave.inference.generate.load_generator`."""
@@ -102,8 +98,6 @@ def _import_entry(module: str, attribute: str, what: str) -> Any:
 
 def family_class(family: str) -> type:
     """The class of a registered family, imported on first use. KeyError if unknown."""
-    if family in _EXTRA_FAMILIES:
-        return _EXTRA_FAMILIES[family]
     module, _, name = FAMILY_TABLE[family].partition(":")
     return _import_entry(module, name, f"model family {family!r}")
 
@@ -115,37 +109,17 @@ class _FamilyMap(Mapping[str, type]):
         return family_class(family)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(set(FAMILY_TABLE) | set(_EXTRA_FAMILIES)))
+        return iter(sorted(FAMILY_TABLE))
 
     def __len__(self) -> int:
-        return len(set(FAMILY_TABLE) | set(_EXTRA_FAMILIES))
+        return len(FAMILY_TABLE)
 
 
 _FAMILIES: Mapping[str, type] = _FamilyMap()
 
 
-def register_family(cls: type) -> type:
-    """Class decorator for families defined outside melwave (tests, plugins). melwave's own
-    families are in FAMILY_TABLE and need no decorator."""
-    _EXTRA_FAMILIES[cls.family] = cls
-    return cls
-
-
-def register_named(name: str, description: str) -> Callable[[Callable[..., Vocoder]], Callable[..., Vocoder]]:
-    """Decorator: a factory for a named vocoder usable as `load_vocoder(name)` (for vocoders defined
-    outside melwave; melwave's own are in NAMED_TABLE)."""
-
-    def wrap(factory: Callable[..., Vocoder]) -> Callable[..., Vocoder]:
-        _EXTRA_NAMED[name] = (factory, description)
-        return factory
-
-    return wrap
-
-
 def _named_factory(name: str) -> Callable[..., Vocoder] | None:
     """The factory behind `load_vocoder(name)`, importing only that entry's module; None if unknown."""
-    if name in _EXTRA_NAMED:
-        return _EXTRA_NAMED[name][0]
     if name in NAMED_TABLE:
         module, factory, _ = NAMED_TABLE[name]
         return _import_entry(module, factory, f"vocoder {name!r}")
@@ -160,7 +134,6 @@ def available_vocoders() -> dict[str, str]:
     """Name -> one-line description of every named vocoder (lists the shipped-models folder)."""
     names = {name: description for name, (_, _, description) in NAMED_TABLE.items()}
     names.update({name: shipped_description(path) for name, path in shipped_models("vocoder").items()})
-    names.update({name: description for name, (_, description) in _EXTRA_NAMED.items()})
     return names
 
 

@@ -44,7 +44,7 @@ def test_presets_are_valid_and_distinct():
 
 
 def test_presets_match_the_source_systems():
-    # Values from shared/REFERENCE.md and the published configs.
+    # Values from the source systems' code and the published configs (docs/sources.md).
     hifi = PRESETS["hifigan-22k"]
     assert (hifi.sample_rate, hifi.n_fft, hifi.win_length, hifi.hop_length, hifi.n_mels) == (22050, 1024, 1024, 256, 80)
     assert (hifi.fmin, hifi.fmax, hifi.power, hifi.compression, hifi.log_clamp) == (0.0, 8000.0, 1.0, "log", 1e-5)

@@ -1,7 +1,7 @@
 """Slow, real: `melwave evaluate vocoder` on recorded speech with the pretrained HiFi-GAN,
 Griffin-Lim, and a saved Griffin-Lim run with zero iterations (random phase) as a known-bad
 model loaded from its file. Needs recorded speech: set MELWAVE_SPEECH_DIR to a folder of clips
-(e.g. the speech fetched by shared/data/training-audio.sh)."""
+(e.g. the recorded speech docs/evaluation.md says how to fetch)."""
 
 import csv
 import os
