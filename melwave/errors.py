@@ -46,7 +46,10 @@ class OutputExistsError(MelwaveError):
 class MelConfigMismatch(MelwaveError):
     """A mel made with one MelConfig met a model that expects another."""
 
-    def __init__(self, differences: dict[str, tuple[Any, Any]], *, what: str = "mel", expected_by: str = "model"):
+    def __init__(self, differences: dict[str, tuple[Any, Any]], *, what: str = "mel", expected_by: str = "model",
+                 hint: str | None = None):
         self.differences = differences
         parts = ", ".join(f"{k}: {a!r} (expected {b!r})" for k, (a, b) in differences.items())
-        super().__init__(f"{what} was made with a different mel configuration than the {expected_by} expects: {parts}")
+        # The hint says what fixes it where the caller knows (a flag, an argument to leave out).
+        super().__init__(f"{what} was made with a different mel configuration than the {expected_by} expects: {parts}"
+                         + (f"; {hint}" if hint else ""))

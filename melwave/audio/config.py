@@ -262,11 +262,14 @@ class MelConfig:
             if getattr(self, f.name) != getattr(other, f.name)
         }
 
-    def require_same(self, other: "MelConfig", *, what: str = "mel", expected_by: str = "model") -> None:
-        """Raise MelConfigMismatch naming every differing field, or return if equal."""
+    def require_same(self, other: "MelConfig", *, what: str = "mel", expected_by: str = "model",
+                     hint: str | None = None) -> None:
+        """The one mel-config check: raise MelConfigMismatch naming every field where `self` (what
+        came) differs from `other` (what `expected_by` needs), ending with `hint` (what fixes it),
+        or return if they are equal."""
         differences = self.diff(other)
         if differences:
-            raise MelConfigMismatch(differences, what=what, expected_by=expected_by)
+            raise MelConfigMismatch(differences, what=what, expected_by=expected_by, hint=hint)
 
     def replace(self, **changes: Any) -> "MelConfig":
         return dataclasses.replace(self, **changes)

@@ -21,11 +21,16 @@ from torch import Tensor, nn
 
 from melwave.audio.config import MelConfig
 from melwave.audio.features import MelExtractor
-from melwave.errors import ConfigError, MelConfigMismatch, MelFileError
+from melwave.errors import ConfigError, MelFileError
 from melwave.utils.dataclass_config import parse_dataclass
 
 if TYPE_CHECKING:
     from melwave.models.streaming import VocoderStream
+
+
+# What converts a mel made under another config (said at the end of a mismatch error).
+RESAMPLE_HINT = ("convert it with --resample-mel (melwave synthesize; in Python melwave.audio.convert.convert_mel), "
+                 "or use -m griffinlim, which works under any mel config")
 
 
 def as_wave_tensor(wave: Tensor | np.ndarray) -> Tensor:
@@ -113,15 +118,31 @@ class Vocoder(MelModel):
         return self.mel_config.hop_length
 
     @torch.no_grad()
-    def prepare_melspectrogram(self, wave: Tensor | np.ndarray) -> Tensor:
-        """(T,) or (B, T) waveform at self.sample_rate -> (n_mels, frames) or (B, n_mels, frames)."""
+    def prepare_melspectrogram(self, wave: Tensor | np.ndarray, sample_rate: int | None = None) -> Tensor:
+        """(T,) or (B, T) waveform -> (n_mels, frames) or (B, n_mels, frames).
+
+        `sample_rate`: the rate `wave` was recorded at; it is resampled (soxr, high quality) to
+        `self.sample_rate` when they differ. Left out, `wave` is taken to be at `self.sample_rate`
+        already (a 16 kHz array analysed as 22.05 kHz would come out pitched and wrong: pass it)."""
+        if sample_rate is not None and sample_rate != self.sample_rate:
+            if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
+                raise ConfigError(f"prepare_melspectrogram: sample_rate={sample_rate!r}: expected a positive integer (Hz)")
+            from melwave.audio.io import resample
+
+            array = wave.detach().cpu().numpy() if isinstance(wave, Tensor) else np.asarray(wave)
+            if array.ndim not in (1, 2):
+                raise ConfigError(f"prepare_melspectrogram: expected (T,) or (B, T) audio, got shape {array.shape}")
+            # soxr takes (T,) or (T, channels): a batch resamples as channels.
+            array = resample(array.astype(np.float32).T, sample_rate, self.sample_rate).T
+            wave = np.ascontiguousarray(array)
         wave = as_wave_tensor(wave).to(self.device)
         return self._extractor.to(self.device)(wave)
 
     def check_mel(self, mel: Tensor, mel_config: MelConfig | None = None, *, source: str = "mel") -> Tensor:
         """Validate a mel for this vocoder and return it as (B, n_mels, frames) float32."""
-        if mel_config is not None and mel_config != self.mel_config:
-            raise MelConfigMismatch(mel_config.diff(self.mel_config), what=source, expected_by=f"vocoder '{self.name}'")
+        if mel_config is not None:
+            mel_config.require_same(self.mel_config, what=source, expected_by=f"vocoder '{self.name}'",
+                                    hint=RESAMPLE_HINT)
         if mel.ndim == 2:
             mel = mel.unsqueeze(0)
         if mel.ndim != 3:

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from melwave.audio.config import MelConfig
-from melwave.errors import CheckpointError, ConfigError, MelConfigMismatch, MelFileError
+from melwave.errors import CheckpointError, ConfigError, MelFileError
 from melwave.models.base import MelModel
 from melwave.models.mel_crop import fixed_crop, silence_value
 from melwave.models.vocabulary import Vocabulary
@@ -102,8 +102,8 @@ class MelClassifier(MelModel):
         return {c.name: head(pooled) for c, head in zip(self.vocabulary.conditions, self.heads)}
 
     def check(self, mels: Tensor, mel_config: MelConfig | None = None) -> Tensor:
-        if mel_config is not None and mel_config != self.mel_config:
-            raise MelConfigMismatch(mel_config.diff(self.mel_config), what="mels", expected_by="classifier")
+        if mel_config is not None:
+            mel_config.require_same(self.mel_config, what="mels", expected_by="classifier")
         if mels.ndim == 2:
             mels = mels.unsqueeze(0)
         if mels.ndim != 3 or mels.shape[1] != self.mel_config.n_mels:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from melwave.audio.config import MelConfig
-from melwave.errors import CheckpointError, ConfigError, MelConfigMismatch
+from melwave.errors import CheckpointError, ConfigError
 from melwave.models.gate import MAX_MODEL_PARAMS, check_layout, plain_state, sized_skeleton
 from melwave.utils.fileio import atomic_write
 
@@ -273,13 +273,9 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> torch
 def require_mel_config(vocoder: Vocoder, mel_config: MelConfig, *, name: str | None = None) -> None:
     """An explicitly given mel config must be the one a trained vocoder was made for: raise
     MelConfigMismatch naming every differing field (as a mismatching mel file does)."""
-    differences = mel_config.diff(vocoder.mel_config)
-    if differences:
-        err = MelConfigMismatch(differences, what="the given mel config", expected_by=f"vocoder '{name or vocoder.name}'")
-        parts = ", ".join(f"{k}: {a!r} (expected {b!r})" for k, (a, b) in differences.items())
-        err.args = (f"vocoder '{name or vocoder.name}' was made for another mel configuration than the one given: {parts}; "
-                    f"leave the mel config out to use the vocoder's own, or use griffinlim, which works under any",)
-        raise err
+    mel_config.require_same(vocoder.mel_config, what="the given mel config (--mel-preset/--mel-config)",
+                            expected_by=f"vocoder '{name or vocoder.name}'",
+                            hint="leave it out to use the vocoder's own, or use -m griffinlim, which works under any")
 
 
 def load_vocoder(name_or_path: str | Path, *, device: str | torch.device = "cpu", mel_config: MelConfig | None = None,

@@ -120,3 +120,22 @@ def test_measured_reach_is_inside_the_receptive_field(family):
     vocoder = tiny(family)
     reach = measure_reach(vocoder)
     assert max(reach.left, reach.right) <= vocoder.receptive_frames, (reach, vocoder.receptive_frames)
+
+
+def test_prepare_melspectrogram_resamples_audio_of_another_rate():
+    import numpy as np
+
+    vocoder = tiny("griffinlim")
+    t = np.arange(16000) / 16000
+    at_16k = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    t = np.arange(vocoder.sample_rate) / vocoder.sample_rate
+    at_model_rate = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    expected = vocoder.prepare_melspectrogram(at_model_rate)
+    resampled = vocoder.prepare_melspectrogram(at_16k, sample_rate=16000)
+    assert resampled.shape == expected.shape
+    # The same tone: the loudest bin agrees; analysed as if at 22.05 kHz it would sit 38 % higher.
+    assert torch.equal(resampled[:, 10:-10].argmax(0), expected[:, 10:-10].argmax(0))
+    wrong = vocoder.prepare_melspectrogram(at_16k)
+    assert not torch.equal(wrong[:, 10:-10].argmax(0)[:5], expected[:, 10:-10].argmax(0)[:5])
+    batch = vocoder.prepare_melspectrogram(np.stack([at_16k, at_16k]), sample_rate=16000)
+    torch.testing.assert_close(batch[1], resampled)
