@@ -13,6 +13,7 @@ from vocoder_train_helpers import CONFIGS, make_audio_dir
 
 FAMILIES = {  # config -> (family, mel bins)
     "melgan.debug": ("melgan", 80),
+    "melgan-keras.debug": ("melgan", 80),  # the Keras tutorial's generator and discriminator
     "gomin-gan.debug": ("gomin-gan", 128),
     "vocos.debug": ("vocos", 80),
     "diffwave.debug": ("diffwave", 80),
