@@ -227,11 +227,15 @@ def evaluate_generator(real_dir: str | Path, fake_dir: str | Path, *, mel_config
                        grid_per_value: int = 4, image_fid: bool = True,
                        combinations: Sequence[Mapping[str, str]] | None = None, vocoder=None,
                        class_key: Sequence[str] | None = None, min_class_items: int = 5,
-                       pitch_condition: str | None = "pitch") -> GeneratorEvaluation:
+                       pitch_condition: str | None = "pitch", train_dir: str | Path | None = None) -> GeneratorEvaluation:
     """Every generator metric of `fake_dir` against `real_dir` (see the module docstring).
 
     image_fid=False skips the Inception network (FID/KID on mel images), the slow part on a CPU.
     pitch_condition: the label holding note names (C#4) for pYIN pitch accuracy; None skips it.
+    train_dir: the clips the generator was trained on, for novelty (near-copies of them); None
+    measures novelty against `real_dir`. With a classifier, its accuracy on the real items is
+    reported beside the generated items' as the ceiling (`ceiling[condition]`): pass held-out real
+    clips as `real_dir` for an honest ceiling.
     """
     real_items, fake_items = scan_set(real_dir), scan_set(fake_dir)
     if combinations is not None:
@@ -347,11 +351,18 @@ def evaluate_generator(real_dir: str | Path, fake_dir: str | Path, *, mel_config
     if pitch_condition is not None and any(pitch_condition in i.labels for i in fake_items):
         pitch = generated_pitch(fake_items, fake_waves, cfg.sample_rate, pitch_condition, scores, notes, progress)
 
+    _novelty(scores, notes, raw_real, raw_fake, train_dir, cfg, frames, style, mels_of)
+
     conditions: list[ConditionScore] = []
     if classifier is not None:
         conditions = classify_conditions(classifier, fake_items, fake_mels, cfg, skipped)
+        ceiling = {c.condition: c for c in _ceiling(classifier, real_items, real_mels, cfg, notes)}
         for c in conditions:
             scores[f"accuracy[{c.condition}]"] = c.accuracy
+            if c.condition in ceiling:
+                scores[f"ceiling[{c.condition}]"] = ceiling[c.condition].accuracy
+                notes[f"ceiling[{c.condition}]"] = (f"the classifier's accuracy on the {ceiling[c.condition].items} real items "
+                                                    "(held-out real clips give the honest ceiling)")
             scores[f"IS[{c.condition}]"] = c.inception_score
             scores[f"mIS[{c.condition}]"] = c.modified_inception_score
             notes[f"mIS[{c.condition}]"] = "diversity within each requested value; 1 = every item of a value classified alike"
@@ -361,6 +372,39 @@ def evaluate_generator(real_dir: str | Path, fake_dir: str | Path, *, mel_config
     if report is not None:
         _fill_report(report, evaluation, real_items, real_mels, fake_items, fake_mels, cfg, grid_per_value)
     return evaluation
+
+
+def _ceiling(classifier: ClassifierSpec, items: list[SetItem], mels: list[torch.Tensor], cfg: MelConfig,
+             notes: dict) -> list[ConditionScore]:
+    """The classifier's accuracy on real items: what a perfect generator could score."""
+    try:
+        return classify_conditions(classifier, items, list(mels), cfg, [])
+    except MelwaveError as err:
+        notes["ceiling"] = f"no ceiling: {err}"
+        return []
+
+
+def _novelty(scores: dict, notes: dict, raw_real: np.ndarray, raw_fake: np.ndarray, train_dir, cfg: MelConfig,
+             frames: int, style: ImageStyle, mels_of) -> None:
+    """Near-copies of the training clips (melwave.metrics.novelty) among the generated items."""
+    from melwave.metrics.novelty import novelty
+
+    reference, against = raw_real, "the real set"
+    if train_dir is not None:
+        _, train_mels = mels_of(scan_set(train_dir), "training")
+        reference = np.stack([raw_mel_features(fit_frames(m, frames, cfg), cfg, style) for m in train_mels])
+        against = f"the {len(train_mels)} training items"
+    try:
+        result = novelty(reference.reshape(len(reference), -1), raw_fake.reshape(len(raw_fake), -1))
+    except MetricError as err:
+        scores["near-copies"] = math.nan
+        notes["near-copies"] = str(err)
+        return
+    scores["near-copies"], scores["NN-distance ratio"] = result.near_copy_share, result.median_ratio
+    notes["near-copies"] = (f"share of generated items closer to one of {against} than {result.quantile:.0%} of those are "
+                            f"to their own nearest neighbour (~{result.quantile:.0%} for new draws, ~100% for copies)")
+    notes["NN-distance ratio"] = (f"median distance of a generated item to its nearest neighbour in {against} over theirs "
+                                  "to each other (~1: as new as the data; << 1: near-copies)")
 
 
 def vocode(vocoder, mels: list[torch.Tensor], cfg: MelConfig, batch_size: int = 32) -> list[np.ndarray]:

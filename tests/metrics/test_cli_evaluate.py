@@ -169,6 +169,12 @@ def test_condition_accuracy_through_the_classifier_adapter(note_sets, tmp_path):
     assert score.accuracy == 1.0 and score.per_value == {"low": 1.0, "high": 1.0}
     assert result.scores["accuracy[pitch]"] == 1.0 and result.scores["IS[pitch]"] > 1.5
     assert "FID[mel-image]" not in result.scores and result.scores["FID[raw-mel]"] > 0
+    # The ceiling: the classifier on the real items (it hears their pitch too).
+    assert result.scores["ceiling[pitch]"] == 1.0
+    # Novelty against the real set; the generated set evaluated against itself is all near-copies.
+    assert 0.0 <= result.scores["near-copies"] <= 1.0
+    copies = evaluate_generator(fake, fake, classifier=spec, progress=False, image_fid=False, train_dir=fake)
+    assert copies.scores["near-copies"] == 1.0 and copies.scores["NN-distance ratio"] < 1e-3
     # Mislabel the generated folder: the classifier now disagrees with every request.
     swapped = tmp_path / "swapped"
     for item in scan_set(fake):

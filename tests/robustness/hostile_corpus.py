@@ -534,6 +534,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         result = run_case(case, dest / case.name, seconds=300)
         print(json.dumps({**result, "must_name": case.must_name, "fails_whole": case.fails_whole}), flush=True)
+    if run:
+        import resource
+
+        # This process's own peak resident size (KiB on Linux), over every case it ran.
+        print(json.dumps({"peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}), flush=True)
     return 0
 
 
