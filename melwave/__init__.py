@@ -44,7 +44,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-__version__ = "0.1.0"
+from melwave._version import __version__  # noqa: E402  (one definition, importable from any layer)
 
 __all__ = [
     "MelConfig", "PRESETS", "get_preset", "MelExtractor", "mel_spectrogram", "load_audio", "save_audio",

@@ -110,12 +110,12 @@ def check_finite(model: torch.nn.Module, source: str | Path, *, half: bool, allo
 def provenance_of(vocoder: Vocoder, source: str) -> dict[str, Any]:
     """What a converted file records about its origin: the loaded model's own `provenance` (set by
     melwave.models.formats and the hub resolver), else the melwave name or file it was loaded as."""
-    import melwave
+    from melwave._version import __version__
 
     found = dict(getattr(vocoder, "provenance", None) or {})
     if not found:
         found = {"layout": "melwave", "source": source}
-    found["converted_by"] = f"melwave {melwave.__version__}"
+    found["converted_by"] = f"melwave {__version__}"
     return found
 
 

@@ -239,11 +239,11 @@ def graph_module(model: Vocoder, *, spectral_convs: bool = True) -> nn.Module:
 
 
 def metadata(model: Vocoder, source: str | None = None, opset: int = DEFAULT_OPSET) -> dict[str, str]:
-    import melwave
+    from melwave._version import __version__
 
     cfg = model.mel_config
     provenance = dict(getattr(model, "provenance", None) or {"layout": "melwave", "source": source or model.name})
-    provenance["exported_by"] = f"melwave {melwave.__version__}"
+    provenance["exported_by"] = f"melwave {__version__}"
     return {
         "melwave.format": ONNX_FORMAT,
         "melwave.version": str(ONNX_VERSION),

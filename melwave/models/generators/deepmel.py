@@ -313,7 +313,7 @@ def convert_deepmel(path: str | Path, source_config: str | Path, output: str | P
     vocabulary and `normalised: false` in the header; `provenance` names the source files), which
     `melwave.load_generator(FILE)` loads alone. Never replaces `output` unless `overwrite`; NaN/Inf
     weights are refused unless `allow_nonfinite`; write failures are one OutputError."""
-    import melwave
+    from melwave._version import __version__
     from melwave.models.convert import check_finite, check_output_folder, output_errors
     from melwave.models.registry import save_model
     from melwave.utils.fileio import check_writable
@@ -326,7 +326,7 @@ def convert_deepmel(path: str | Path, source_config: str | Path, output: str | P
     check_output_folder(output)
     model = load_deepmel(path, source_config, trust_file=trust_file)
     check_finite(model, path, half=half, allow_nonfinite=allow_nonfinite)
-    provenance = {**model.provenance, "converted_by": f"melwave {melwave.__version__}"}
+    provenance = {**model.provenance, "converted_by": f"melwave {__version__}"}
     with output_errors(output):
         save_model(model, output, overwrite=overwrite, half=half, extra={"provenance": provenance})
     return output, model
