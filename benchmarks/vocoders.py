@@ -21,7 +21,7 @@ import torch
 from hifigan import reference_generator  # benchmarks/hifigan.py, on sys.path when run as a script
 from melwave.audio.config import PRESETS
 from melwave.audio.features import MelExtractor
-from melwave.models.registry import load_vocoder
+from melwave.models.io.load import load_vocoder
 from melwave.models.vocoders.diffwave import DIFFWAVE_CONFIGS, DiffWave
 from melwave.models.vocoders.gomin import GOMIN_CONFIGS, GominGAN
 from melwave.models.vocoders.hifigan import HIFIGAN_CONFIGS, HiFiGAN

@@ -17,8 +17,8 @@ _LAZY = {
     "load_audio": "melwave.audio.io", "save_audio": "melwave.audio.io",
     "MelFile": "melwave.audio.melfile", "load_mel": "melwave.audio.melfile", "save_mel": "melwave.audio.melfile",
     "MelConfigMismatch": "melwave.errors", "MelwaveError": "melwave.errors",
-    "available_vocoders": "melwave.models.registry", "load_model": "melwave.models.registry",
-    "load_vocoder": "melwave.models.registry", "save_model": "melwave.models.registry",
+    "available_vocoders": "melwave.models.io.registry", "load_model": "melwave.models.io.model_file",
+    "load_vocoder": "melwave.models.io.load", "save_model": "melwave.models.io.model_file",
     "load_generator": "melwave.inference.generate",
 }
 
@@ -29,7 +29,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from melwave.audio.melfile import MelFile, load_mel, save_mel
     from melwave.errors import MelConfigMismatch, MelwaveError
     from melwave.inference.generate import load_generator
-    from melwave.models.registry import available_vocoders, load_model, load_vocoder, save_model
+    from melwave.models.io.load import load_vocoder
+    from melwave.models.io.model_file import load_model, save_model
+    from melwave.models.io.registry import available_vocoders
 
 
 def __getattr__(name: str) -> Any:

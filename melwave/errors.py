@@ -43,6 +43,10 @@ class OutputExistsError(MelwaveError):
     """Refusing to overwrite an existing output without --overwrite."""
 
 
+class OutputError(MelwaveError):
+    """An output file could not be written (a read-only folder, a full disk); nothing was left."""
+
+
 class MelConfigMismatch(MelwaveError):
     """A mel made with one MelConfig met a model that expects another."""
 

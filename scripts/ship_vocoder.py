@@ -20,7 +20,7 @@ import torch
 
 from melwave.audio.features import MelExtractor
 from melwave.audio.io import load_audio
-from melwave.models.registry import load_model, save_model
+from melwave.models.io.model_file import load_model, save_model
 from melwave.models.vocoders.shipped import SHIPPED_DIR
 from melwave.utils.fileio import atomic_write_bytes
 

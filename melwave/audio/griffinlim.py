@@ -245,7 +245,7 @@ def iterate(spec: Tensor, magnitude: Tensor, cfg: MelConfig, frames: int, *, ite
             synthesise: Callable[[Tensor], Tensor], analyse: Callable[[Tensor], Tensor],
             scale: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
     """Fast Griffin-Lim's iterations, whatever represents a spectrum: `griffin_lim` passes complex
-    FFTs, the ONNX export (`melwave.models.onnx_dsp`) real DFT bases as convolutions.
+    FFTs, the ONNX export (`melwave.models.onnx.dsp`) real DFT bases as convolutions.
 
     synthesise(spec) -> envelope-normalised overlap-add signal (B, (F−1)·hop + n_fft);
     analyse(signal) -> its spectrum; scale(spec, magnitude) -> spec with `magnitude` as modulus

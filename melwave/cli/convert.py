@@ -13,10 +13,10 @@ from melwave.cli.synthesis import _explicit_mel_config, _mel_options
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from melwave.models.convert import convert_vocoder, parameter_count
+    from melwave.models.io.conversion import convert_vocoder, parameter_count
 
     if args.source_config:  # a DeepMelSpectrogramGenerator checkpoint: a mel generator, not a vocoder
-        from melwave.models.generators.deepmel import convert_deepmel
+        from melwave.models.io.formats.deepmel import convert_deepmel
 
         out, model = convert_deepmel(args.source, args.source_config, args.output, overwrite=args.overwrite,
                                      trust_file=args.trust_file, half=args.half, allow_nonfinite=args.allow_nonfinite)
@@ -34,8 +34,8 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from melwave.models.onnx_export import check_output, export_onnx
-    from melwave.models.registry import load_vocoder
+    from melwave.models.onnx.export import check_output, export_onnx
+    from melwave.models.io.load import load_vocoder
 
     check_output(args.output, overwrite=args.overwrite, opset=args.opset)  # before seconds of loading
     vocoder = load_vocoder(args.model, mel_config=_explicit_mel_config(args), trust_file=args.trust_file)

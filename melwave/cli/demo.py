@@ -42,7 +42,8 @@ def resynthesize_all(out: Path, *, device: str, overwrite: bool) -> list[dict]:
 
     from melwave.audio.io import load_audio, save_audio
     from melwave.audio.plot import save_mel_image
-    from melwave.models.registry import available_vocoders, load_vocoder
+    from melwave.models.io.load import load_vocoder
+    from melwave.models.io.registry import available_vocoders
 
     clip = example_clip()
     rows = []

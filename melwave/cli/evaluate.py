@@ -2,10 +2,15 @@
 
 vocoder:   resynthesize every clip of --data with every -m model, print the model × metric table,
            write summary.csv, clips.csv, results.json and the HTML report into --out.
+           --shard K/N|auto scores one shard of the clips (into OUT/shard-K-of-N), --manifest
+           records one JSON line per clip and model (docs/scale.md).
 generator: FID (mel images, Inception-v3), FID on raw mels, KID, FAD[embedding] and FAD∞, NDB and
            NDB/K, per-class FID (mean ± sd), pYIN pitch accuracy, and with --classifier the
            per-condition accuracy, IS and mIS; --held-out MODEL / --combinations CSV measure only
            those combinations; same outputs.
+merge:     per-shard manifests (of any batch command or of `evaluate vocoder`) into one summary:
+           inputs recorded by two shards, inputs and shards no run recorded, failures; for
+           `evaluate vocoder` also the model x metric table over every shard's clips.
 """
 
 from __future__ import annotations
@@ -32,13 +37,27 @@ def _device(name: str) -> str:
 
 
 def run_vocoder(args: argparse.Namespace) -> int:
+    from melwave.inference.manifest import unit_ids
+    from melwave.inference.sharding import resolve_shard
     from melwave.metrics.report import HtmlReport
     from melwave.metrics.vocoder_eval import evaluate_vocoders, find_audio, write_tables
 
+    shard, notes = resolve_shard(args.shard)
+    for note in notes:
+        print(f"melwave: note: {note}", file=sys.stderr)
     clips = find_audio(args.data, limit=args.limit)
-    out = _prepare_out(args.out, args.overwrite)
-    report = None if args.no_report else HtmlReport(out, f"Vocoder evaluation: {', '.join(args.model)}", overwrite=True)
     data_root = Path(args.data) if Path(args.data).is_dir() else None
+    # The clip's name in the tables is its path under --data: also its shard key and manifest id.
+    keys = [c.relative_to(data_root).as_posix() if data_root else c.name for c in clips]
+    ids = unit_ids(keys)
+    planned = [(clip, id) for clip, id, key in zip(clips, ids, keys) if shard.owns(key)]
+    if not planned:
+        print(f"melwave: shard {shard.label}: none of the {len(clips)} clips is in this shard; nothing to do", file=sys.stderr)
+        _vocoder_manifest(args, shard, ids, [], None)
+        return 0
+    clips = [clip for clip, _ in planned]
+    out = _prepare_out(args.out if shard.whole else args.out / shard.tag, args.overwrite)
+    report = None if args.no_report else HtmlReport(out, f"Vocoder evaluation: {', '.join(args.model)}", overwrite=True)
     evaluation = evaluate_vocoders(args.model, clips, device=_device(args.device), max_seconds=args.max_seconds or None,
                                    report=report, progress=False if args.no_progress else None, data_root=data_root,
                                    dnsmos=args.dnsmos, embedding=args.embedding, content=args.content,
@@ -55,7 +74,138 @@ def run_vocoder(args: argparse.Namespace) -> int:
     for failure in evaluation.failures:
         print(f"melwave: skipped {failure}", file=sys.stderr)
     print(f"melwave: wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
+    _vocoder_manifest(args, shard, ids, planned, evaluation)
+    if not shard.whole:
+        print(f"melwave: shard {shard.label}: {len(evaluation.clips)} of {len(clips)} clips scored", file=sys.stderr)
     return 0
+
+
+def _vocoder_manifest(args: argparse.Namespace, shard, ids: list[str], planned: list[tuple[Path, str]], evaluation) -> None:
+    """--manifest for `evaluate vocoder`: the run record, then one line per clip and model, written
+    when the shard has finished (the scores exist only then). A clip that could not be read is
+    failed for every model; one too short to analyse is skipped."""
+    if args.manifest is None:
+        return
+    from melwave.inference.manifest import ManifestWriter, file_record, manifest_path, run_record
+    from melwave.metrics.vocoder_eval import json_safe
+
+    labels = [s.model for s in evaluation.summaries] if evaluation else []
+    header = {} if evaluation is None else {
+        "models": labels, "content": evaluation.content, "lead": evaluation.lead,
+        "metrics": {m: [hib, description] for m, (hib, description) in evaluation.metrics.items()},
+        "params": {s.model: s.params for s in evaluation.summaries}}
+    with ManifestWriter(manifest_path(args.manifest, shard)) as writer:
+        print(f"melwave: manifest {writer.path}", file=sys.stderr)
+        writer.write(run_record(command="evaluate vocoder", shard=shard, jobs=1, all_ids=ids,
+                                planned=[id for _, id in planned], **header))
+        if evaluation is None:
+            return
+        scored = {(r.clip, r.model): r for r in evaluation.results}
+        for clip, id in planned:
+            failure = next((f for f in evaluation.failures if f.startswith(f"{clip}: ")), f"{clip}: could not be read")
+            reason = failure[len(f"{clip}: "):]
+            for label in labels:
+                result = scored.get((id, label))
+                if result is None:
+                    writer.write(file_record(id=id, input=clip, output=None, status="failed", audio_seconds=None,
+                                             seconds=0.0, error=reason, shard=shard, model=label))
+                    continue
+                short = "; ".join(sorted(set(result.notes.values()))) if result.synth_seconds != result.synth_seconds else None
+                writer.write(file_record(id=id, input=clip, output=None, status="skipped" if short else "ok",
+                                         audio_seconds=result.seconds, seconds=result.synth_seconds, error=short,
+                                         shard=shard, model=label, metrics=json_safe(result.values),
+                                         lag_samples=result.lag_samples))
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    """`melwave evaluate merge A.jsonl B.jsonl ...`: exit 0 when every input of the batch was
+    recorded exactly once and none failed or was refused, else 1."""
+    from melwave.inference.manifest import merge_manifests
+
+    merged = merge_manifests(args.manifests)
+    for problem in merged.problems:
+        print(f"melwave: {problem}", file=sys.stderr)
+    for note in merged.notes:
+        print(f"melwave: note: {note}", file=sys.stderr)
+    if merged.runs:
+        commands = sorted({str(r.header.get("command")) for r in merged.runs})
+        shards = sorted({r.shard for r in merged.runs}, key=lambda label: [int(x) for x in label.split("/")])
+        print(f"melwave: {len(merged.runs)} run(s) of {', '.join(commands)}: shard(s) {', '.join(shards)}", file=sys.stderr)
+    _listed("duplicate", [f"{_unit(unit)} recorded by shards {', '.join(shards)}" for unit, shards in merged.duplicates])
+    _listed("missing", [f"{_unit(unit)} planned by shard {shard}, but no line (did that run stop early?)"
+                        for unit, shard in merged.unrecorded])
+    _listed("missing", [f"shard {label}: no manifest covers it" for label in merged.missing_shards])
+    if merged.unplanned:
+        print(f"melwave: missing: {merged.unplanned} input(s) of the batch in no run (run the missing shards)", file=sys.stderr)
+    finals = list(merged.final.values())
+    _listed("FAILED", [f"{r['input']}{_model(r)}: {r['error']}" for r in finals if r["status"] in ("failed", "refused")])
+    counts = merged.counts()
+    audio = sum(r.get("audio_seconds") or 0.0 for r in finals)
+    taken = sum(r.get("seconds") or 0.0 for r in finals)
+    print(f"melwave: merged {len(finals)} result(s): " + ", ".join(f"{n} {status}" for status, n in counts.items())
+          + f"; {audio:.1f} s of audio in {taken:.1f} s of processing", file=sys.stderr)
+    if any(r.get("model") is not None for r in finals):
+        _merged_table(merged, args)
+    shortfalls = merged.shortfalls()
+    print("melwave: complete: every input recorded once, none failed" if not shortfalls else
+          f"melwave: incomplete: {', '.join(shortfalls)} (see above)", file=sys.stderr)
+    return 0 if not shortfalls else 1
+
+
+# Lines per kind of problem printed by `evaluate merge` before the rest is counted only.
+MAX_LISTED = 50
+
+
+def _listed(kind: str, lines: list[str]) -> None:
+    for line in lines[:MAX_LISTED]:
+        print(f"melwave: {kind}: {line}" if kind != "FAILED" else f"melwave: FAILED {line}", file=sys.stderr)
+    if len(lines) > MAX_LISTED:
+        print(f"melwave: {kind}: ... and {len(lines) - MAX_LISTED} more", file=sys.stderr)
+
+
+def _model(record: dict) -> str:
+    return f" [{record['model']}]" if record.get("model") is not None else ""
+
+
+def _unit(unit: tuple[str, str | None]) -> str:
+    return unit[0] + (f" [{unit[1]}]" if unit[1] is not None else "")
+
+
+def _merged_table(merged, args: argparse.Namespace) -> None:
+    """The `evaluate vocoder` table over every shard's clips: per-clip means pooled from the
+    records; set-level measures (fd_emb) need every clip's embeddings at once and are left out."""
+    import math
+
+    from melwave.metrics.vocoder_eval import SET_METRICS, ClipResult, VocoderEvaluation, summarize, write_tables
+
+    header = merged.runs[-1].header
+    metrics = {m: (bool(v[0]), str(v[1])) for m, v in (header.get("metrics") or {}).items() if m not in SET_METRICS}
+    params = header.get("params") or {}
+    by_model: dict[str, list] = {}
+    for (id, model), r in sorted(merged.final.items(), key=lambda item: (str(item[0][1]), item[0][0])):
+        if model is None or r["status"] not in ("ok", "skipped"):
+            continue
+        values = {m: math.nan if v is None else float(v) for m, v in (r.get("metrics") or {}).items()}
+        seconds = r.get("seconds")
+        by_model.setdefault(model, []).append(ClipResult(model, id, r.get("audio_seconds") or 0.0,
+                                                         math.nan if seconds is None else seconds,
+                                                         int(r.get("lag_samples") or 0), values))
+    lead = header.get("lead") if header.get("lead") in metrics else next(iter(metrics), None)
+    if lead is None:
+        return
+    summaries = [summarize(model, results, int(params.get(model, 0)), list(metrics)) for model, results in by_model.items()]
+    higher_better = metrics[lead][0]
+    # Best first by the lead measure, NaN last: the order `evaluate vocoder` prints.
+    summaries.sort(key=lambda s: (math.isnan(s.means[lead]), -s.means[lead] if higher_better else s.means[lead]))
+    clips = sorted({r.clip for results in by_model.values() for r in results})
+    evaluation = VocoderEvaluation(clips, [r for results in by_model.values() for r in results], summaries, [], metrics,
+                                   str(header.get("content", "speech")), lead)
+    print(evaluation.format_table())
+    if "fd_emb" in (header.get("metrics") or {}):
+        print("melwave: note: fd_emb (a set-level measure) is not merged across shards; score it in one run", file=sys.stderr)
+    if args.out is not None:
+        written = write_tables(evaluation, _prepare_out(args.out, args.overwrite))
+        print(f"melwave: wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
 
 
 def run_generator(args: argparse.Namespace) -> int:
@@ -79,7 +229,7 @@ def run_generator(args: argparse.Namespace) -> int:
     vocoder = None
     if args.vocoder is not None:
         from melwave.metrics.generator_eval import evaluation_config, scan_set
-        from melwave.models.registry import load_vocoder
+        from melwave.models.io.load import load_vocoder
 
         cfg = mel_config or evaluation_config(scan_set(args.fake))
         vocoder = load_vocoder(args.vocoder, device=device, mel_config=cfg)
@@ -169,7 +319,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     vocoder.add_argument("--embedding", default="auto", help=f"embedding for the per-clip distance and the set's Fréchet "
                          f"distance: auto (aisfx when installed, default), {EMBEDDINGS_HELP}, or none")
     common(vocoder, "evaluation-vocoder")
+    from melwave.cli.synthesis import scale_options
+
+    scale_options(vocoder, jobs=False)
     vocoder.set_defaults(func=run_vocoder)
+
+    merge = which.add_parser("merge", help="merge per-shard --manifest files into one summary (duplicates, missing inputs "
+                             "and shards, failures; the model table for `evaluate vocoder` manifests)")
+    merge.add_argument("manifests", nargs="+", type=Path, metavar="MANIFEST", help="the shards' .jsonl manifests")
+    merge.add_argument("--out", type=Path, help="write the merged summary.csv, clips.csv and results.json of "
+                       "`evaluate vocoder` manifests here")
+    merge.add_argument("--overwrite", action="store_true", help="replace tables already in --out")
+    merge.set_defaults(func=run_merge)
 
     generator = which.add_parser("generator", help="FID/KID/FAD/NDB and condition accuracy of generated against real sounds")
     generator.add_argument("--real", required=True, type=Path, help="folder of real audio and/or mel files")

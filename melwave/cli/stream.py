@@ -77,7 +77,7 @@ def pcm_bytes(wave, pcm: str) -> bytes:
 
 
 def _stream(args: argparse.Namespace) -> int:
-    from melwave.models.registry import load_vocoder
+    from melwave.models.io.load import load_vocoder
 
     if args.chunk_frames < 1:
         raise MelwaveError(f"--chunk-frames {args.chunk_frames}: expected a positive number of frames")

@@ -2,6 +2,6 @@
 conditional generation from a trained generator (`generate`).
 
 Nothing here imports the training, metrics or data stacks. Models are found by name or path
-through `melwave.models.registry`, which holds the one lookup of the models shipped inside
+through `melwave.models.io.registry`, which holds the one lookup of the models shipped inside
 melwave (`shipped_models("vocoder" | "generator")`).
 """

@@ -47,7 +47,7 @@ SHIPPED = "flow-notes"  # the default model: melwave/pretrained/flow-notes/model
 def shipped_generators() -> dict[str, Path]:
     """Name -> model file of every generator that ships inside melwave (the registry's one
     shipped-model lookup, which serves the shipped vocoders too)."""
-    from melwave.models.registry import shipped_models
+    from melwave.models.io.registry import shipped_models
 
     return shipped_models("generator")
 
@@ -63,10 +63,10 @@ def load_generator(name_or_path: str | Path | None = None, *, device: str | torc
     the source's MelConfig). `trust_file` allows such a legacy file that needs full unpickling.
     """
     from melwave.models.base import MelGenerator
-    from melwave.models.registry import load_model
+    from melwave.models.io.model_file import load_model
 
     if source_config is not None:
-        from melwave.models.generators.deepmel import load_deepmel
+        from melwave.models.io.formats.deepmel import load_deepmel
 
         if name_or_path is None:
             raise ConfigError("source_config: give the DeepMel checkpoint it belongs to as well (-m PATH)")
@@ -187,7 +187,7 @@ def plan_samples(model, fixed: Mapping[str, str], *, n: int, sweep: bool = False
 def pick_vocoder(model, name: str | None = None, *, device: str | torch.device = "cpu"):
     """The named vocoder, or by default the pretrained HiFi-GAN when the model's MelConfig is its
     (hifigan-22k), else Griffin-Lim under the model's MelConfig."""
-    from melwave.models.registry import load_vocoder
+    from melwave.models.io.load import load_vocoder
 
     if name is None:
         name = "hifigan-universal" if model.mel_config == PRESETS["hifigan-22k"] else "griffinlim"

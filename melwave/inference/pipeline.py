@@ -88,7 +88,7 @@ def synthesize_file(source: Path, target: Path, vocoders: VocoderFor, *, npy_con
     vocoder = vocoders(melfile.config)
     mel, config, notes = melfile.mel, melfile.config, []
     if resample_mel and config != vocoder.mel_config:
-        from melwave.audio.convert import convert_mel, same_framing
+        from melwave.audio.mel_convert import convert_mel, same_framing
 
         how = "re-projected its filterbank" if same_framing(config, vocoder.mel_config) else "re-analysed a Griffin-Lim rendering"
         notes.append(f"converted the mel to the vocoder's config ({how}; differing: {', '.join(config.diff(vocoder.mel_config))})")

@@ -24,7 +24,7 @@ from melwave.audio.io import AUDIO_EXTENSIONS, load_audio, resample
 from melwave.errors import AudioError, MelwaveError
 from melwave.metrics.pairs import DNSMOS_METRICS, METRIC_NOTES, OPTIONAL_METRICS, PAIR_METRICS, pair_metrics
 from melwave.metrics.report import Entry, HtmlReport, Table
-from melwave.models.registry import load_vocoder
+from melwave.models.io.load import load_vocoder
 from melwave.utils.csvsafe import csv_text
 from melwave.utils.fileio import atomic_write_bytes
 

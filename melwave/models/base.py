@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 
 # What converts a mel made under another config (said at the end of a mismatch error).
-RESAMPLE_HINT = ("convert it with --resample-mel (melwave synthesize; in Python melwave.audio.convert.convert_mel), "
+RESAMPLE_HINT = ("convert it with --resample-mel (melwave synthesize; in Python melwave.audio.mel_convert.convert_mel), "
                  "or use -m griffinlim, which works under any mel config")
 
 

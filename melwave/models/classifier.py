@@ -14,7 +14,7 @@ API (what `melwave evaluate generator` calls):
     clf.accuracy(mels, labels)                            # {condition: fraction correct}; labels (B, K) indices
     clf.encode_labels([{"pitch": "C4", ...}, ...])        # value names -> (B, K) indices
 
-The file is a standard melwave model (`melwave.models.registry.save_model/load_model`, family
+The file is a standard melwave model (`melwave.models.io.model_file.save_model/load_model`, family
 `mel-classifier`): safetensors weights + model config (conditions, crop frames, channels) + the
 MelConfig, so mels made under any other MelConfig are refused with the differing fields named.
 Mels longer than `frames` are cut to their first `frames` frames, shorter ones padded with
@@ -148,7 +148,7 @@ class MelClassifier(MelModel):
 
 def load_classifier(path: str | Path, *, device: str | torch.device = "cpu") -> MelClassifier:
     """A classifier from its .safetensors file or its training run folder."""
-    from melwave.models.registry import load_model
+    from melwave.models.io.model_file import load_model
 
     model = load_model(path, device=device)
     if not isinstance(model, MelClassifier):

@@ -71,7 +71,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class ModelSection:
-    family: str                                        # registered model family (melwave.models.registry)
+    family: str                                        # registered model family (melwave.models.io.registry)
     preset: str | None = None                          # named config of the family (e.g. hifigan v3)
     config: dict[str, Any] = field(default_factory=dict)  # family config fields (override the preset's)
 
@@ -137,7 +137,7 @@ class RunConfig:
 # --- model presets ------------------------------------------------------------------------
 def family_presets(family: str) -> Mapping[str, Any]:
     """Named configs of a model family: its class's `named_configs` (e.g. hifigan v1/v2/v3)."""
-    from melwave.models.registry import families, family_class
+    from melwave.models.io.registry import families, family_class
 
     if family not in families():
         raise ConfigError(f"model.family={short_repr(family)}: unknown; known families: {families()}")

@@ -311,7 +311,7 @@ def save(recipe: Recipe, state: TrainState, config: RunConfig, run_dir: Path, in
 
 
 def export(recipe: Recipe, run_dir: Path, state: TrainState) -> Path:
-    from melwave.models.registry import save_model
+    from melwave.models.io.model_file import save_model
 
     model = recipe.export_model()
     return save_model(model, run_dir / "model.safetensors", overwrite=True, extra={"trained_steps": state.step})

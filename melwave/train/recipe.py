@@ -162,7 +162,7 @@ class Recipe(abc.ABC):
     @abc.abstractmethod
     def export_model(self) -> nn.Module:
         """The model users load afterwards (a registered family with `config` and `mel_config`),
-        ready for `melwave.models.registry.save_model` (e.g. weight norm folded, EMA weights)."""
+        ready for `melwave.models.io.model_file.save_model` (e.g. weight norm folded, EMA weights)."""
 
     def extra_state(self) -> dict[str, Any]:
         """Anything else to checkpoint (tensors and primitives only, e.g. EMA weights)."""

@@ -74,7 +74,7 @@ class TeacherTargets:
 
     def __init__(self, spec: str, mel_config: MelConfig, cache_dir: str | Path, device: torch.device):
         from melwave.audio.features import MelExtractor
-        from melwave.models.registry import load_vocoder
+        from melwave.models.io.load import load_vocoder
 
         try:
             self.teacher = load_vocoder(spec, device=device, mel_config=mel_config).eval()

@@ -7,11 +7,10 @@ import contextlib
 import os
 import re
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from melwave.errors import MelwaveError, OutputExistsError, UnsafeFileError
+from melwave.errors import MelwaveError, OutputError, OutputExistsError
 
 
 def check_writable(path: str | Path, *, overwrite: bool) -> Path:
@@ -108,3 +107,42 @@ def read_yaml_mapping(path: str | Path, *, expected: str, what: str = "config",
     if not isinstance(data, dict):
         raise error(f"{path}: expected {expected}, got {type(data).__name__}")
     return data
+
+
+def _os_reason(err: BaseException) -> str:
+    """The OS's words for a failed write: an OSError's strerror, or the I/O error inside a
+    safetensors error ("Error while serializing: I/O error: No space left on device (os error 28)")."""
+    if isinstance(err, OSError):
+        return err.strerror or str(err) or type(err).__name__
+    text = " ".join(str(err).split())
+    found = re.search(r"I/O error: (.+?)(?: \(os error \d+\))?$", text)
+    return (found.group(1) if found else text)[:200]
+
+
+@contextlib.contextmanager
+def output_errors(path: str | Path) -> Iterator[None]:
+    """Turn OS failures while writing `path` into one OutputError naming it. Writes go through
+    melwave.utils.fileio's atomic_path, which removes its temporary file on any failure."""
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except OSError as err:
+        raise OutputError(f"{path}: cannot write it ({_os_reason(err)}); nothing was written") from None
+    except SafetensorError as err:  # safetensors reports the OS's write errors as its own type
+        raise OutputError(f"{path}: cannot write it ({_os_reason(err)}); nothing was written") from None
+
+
+def check_output_folder(path: str | Path) -> None:
+    """Refuse at once, before minutes of loading or exporting, an output whose nearest existing
+    folder cannot take a new file (atomic_path creates the missing ones, then a temporary file)."""
+    folder = Path(path).absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OutputError(f"{path}: cannot write it ({folder} is not a folder); nothing was written")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        # os.access gives no reason; a read-only mount refuses root too, and says so.
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY) if hasattr(os, "statvfs") else False
+        reason = "Read-only file system" if read_only else "Permission denied"
+        raise OutputError(f"{path}: cannot write it ({reason}: {folder}); nothing was written")

@@ -7,7 +7,7 @@ import soxr
 import torch
 
 from melwave.audio.config import PRESETS
-from melwave.audio.convert import convert_mel, same_framing
+from melwave.audio.mel_convert import convert_mel, same_framing
 from melwave.audio.features import MelExtractor
 from melwave.utils.signals import speech_like
 

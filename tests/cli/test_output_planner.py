@@ -297,7 +297,7 @@ HOSTILE = ["a/b", "a-b", "a_b", "A", "a", LONG + "1", LONG + "2", "=HYPERLINK(\"
 @pytest.fixture(scope="module")
 def hostile_model(tmp_path_factory):
     from melwave.models.generators.cwgan import CONFIGS, CWGANGenerator
-    from melwave.models.registry import save_model
+    from melwave.models.io.model_file import save_model
 
     torch.manual_seed(0)
     conditions = ({"name": "kind", "values": HOSTILE}, {"name": "level", "values": ["lo", "LO"]})

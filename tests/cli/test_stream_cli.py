@@ -15,7 +15,7 @@ import torch
 import melwave
 from melwave.audio.config import PRESETS
 from melwave.audio.melfile import MelFile, save_mel
-from melwave.models.registry import save_model
+from melwave.models.io.model_file import save_model
 from melwave.models.vocoders.melgan import MELGAN_CONFIGS, MelGAN
 from melwave.utils.signals import speech_like
 

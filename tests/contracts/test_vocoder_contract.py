@@ -20,8 +20,9 @@ import torch
 
 from melwave.audio.config import PRESETS
 from melwave.models.base import Vocoder
-from melwave.models.gate import meta_build, plain_state
-from melwave.models.registry import FAMILY_TABLE, family_class, load_model, save_model
+from melwave.models.io.gate import meta_build, plain_state
+from melwave.models.io.model_file import load_model, save_model
+from melwave.models.io.registry import FAMILY_TABLE, family_class
 
 VOCODER_FAMILIES = sorted(f for f in FAMILY_TABLE if issubclass(family_class(f), Vocoder))
 

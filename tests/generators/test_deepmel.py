@@ -22,7 +22,7 @@ from melwave.audio.config import PRESETS
 from melwave.errors import CheckpointError, ConfigError, UnsafeFileError
 from melwave.models.generators.critic import SOURCE_CRITIC, SOURCE_STRIPS_CRITIC, Critic
 from melwave.models.generators.cwgan import CONFIGS, CWGANGenerator
-from melwave.models.generators.deepmel import load_deepmel_critic, source_conditions
+from melwave.models.io.formats.deepmel import load_deepmel_critic, source_conditions
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "deepmel_golden.pt"
@@ -218,5 +218,5 @@ def test_convert_stores_a_deepmel_generator_as_a_melwave_model(tmp_path, fixture
     labels, z = fixture[kind]["labels"], fixture["z"]
     # The same weights and the same computation: identical.
     torch.testing.assert_close(converted.generate(labels, z=z), original.generate(labels, z=z), atol=0, rtol=0)
-    header = melwave.models.registry.read_header(out)
+    header = melwave.models.io.model_file.read_header(out)
     assert header["provenance"]["layout"] == "deepmel" and header["provenance"]["source_config"] == str(config)

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from melwave.audio.melfile import load_mel
 from melwave.cli import main
 from melwave.models.generators.flow import FlowGenerator
-from melwave.models.registry import load_model
+from melwave.models.io.model_file import load_model
 from melwave.train.checkpoint import list_checkpoints
 
 CONFIG = "configs/generator/flow-small.debug.yaml"

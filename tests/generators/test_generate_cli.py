@@ -15,7 +15,7 @@ from melwave.audio.melfile import load_mel
 from melwave.cli import main
 from melwave.inference.generate import demo_grid
 from melwave.models.generators.cwgan import CONFIGS, CWGANGenerator
-from melwave.models.registry import save_model
+from melwave.models.io.model_file import save_model
 
 CONDITIONS = ({"name": "instrument", "values": ["piano", "flute"]}, {"name": "velocity", "values": ["soft", "medium", "loud"]})
 

@@ -16,7 +16,7 @@ from melwave.data.holdout import HoldoutConfig, matches, read_combinations_csv, 
 from melwave.data.labelled import LabelledDataConfig, LabelledMels
 from melwave.errors import ConfigError
 from melwave.models.generators.cwgan import CONFIGS, CWGANGenerator
-from melwave.models.registry import load_model, save_model
+from melwave.models.io.model_file import load_model, save_model
 from melwave.models.vocabulary import Condition, Vocabulary
 
 INSTRUMENTS = tuple(f"i{k}" for k in range(8))

@@ -16,7 +16,7 @@ from melwave.models.generators.cwgan import (
     CONFIGS, CWGANConfig, CWGANGenerator, GroupedConvTranspose2d, crossfade_windows, cut_strips, join_strips,
     sequential_strips, split_strips,
 )
-from melwave.models.registry import load_model, save_model
+from melwave.models.io.model_file import load_model, save_model
 
 CONDITIONS = ({"name": "instrument", "values": ["piano", "flute", "organ"]},
               {"name": "velocity", "values": ["soft", "loud"]})

@@ -9,7 +9,7 @@ import yaml
 from melwave.cli import main
 from melwave.models.classifier import MelClassifier, load_classifier
 from melwave.models.generators.cwgan import CWGANGenerator
-from melwave.models.registry import load_model
+from melwave.models.io.model_file import load_model
 from melwave.train.checkpoint import list_checkpoints
 
 

@@ -223,7 +223,7 @@ def test_generator_cli_with_a_trained_melwave_classifier(note_sets, tmp_path, ca
     from melwave.audio.features import mel_spectrogram as mel_of
     from melwave.metrics.generator_eval import fit_frames
     from melwave.models.classifier import ClassifierConfig, MelClassifier
-    from melwave.models.registry import save_model
+    from melwave.models.io.model_file import save_model
 
     real, fake = note_sets
     torch.manual_seed(0)

@@ -97,7 +97,7 @@ def test_held_out_filter_measures_exactly_those_combinations(note_sets, tmp_path
 
 def test_vocoded_fad_and_pitch_hear_the_same_vocoder(note_sets):
     from melwave.metrics.generator_eval import DEFAULT_MEL_CONFIG, evaluate_generator
-    from melwave.models.registry import load_vocoder
+    from melwave.models.io.load import load_vocoder
 
     class MeanEmbedding:   # a fixed 2-d "embedding" per 0.1 s frame: FAD of two renders is small, not NaN
         name, sample_rate, dim = "toy", 16000, 2

@@ -15,7 +15,7 @@ from melwave.audio.config import PRESETS
 from melwave.errors import MelwaveError
 from melwave.metrics.pairs import embedding_distance
 from melwave.metrics.vocoder_eval import dnsmos_installed, evaluate_vocoders, lead_metric
-from melwave.models.registry import save_model
+from melwave.models.io.model_file import save_model
 from melwave.models.vocoders.vocos import VOCOS_CONFIGS, Vocos
 from melwave.utils.optional import MissingDependency, available
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from melwave.cli import main
-from melwave.models.registry import save_model
+from melwave.models.io.model_file import save_model
 from melwave.models.vocoders.griffinlim import GriffinLim, GriffinLimConfig
 
 SPEECH = os.environ.get("MELWAVE_SPEECH_DIR")

@@ -6,7 +6,8 @@ import copy
 
 import torch
 
-from melwave.models.registry import load_model, load_vocoder, save_model
+from melwave.models.io.load import load_vocoder
+from melwave.models.io.model_file import load_model, save_model
 
 
 def param_count(module: torch.nn.Module) -> int:

@@ -23,7 +23,7 @@ import torch
 
 import melwave
 from melwave.errors import CheckpointError
-from melwave.models.registry import load_model, save_model
+from melwave.models.io.model_file import load_model, save_model
 from melwave.models.vocoders.gomin import GominGAN
 
 # The published configs' generator and mel keys (nvidia/bigvgan_v2_22khz_80band_256x, _44khz_128band_512x;

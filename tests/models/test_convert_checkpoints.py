@@ -12,8 +12,9 @@ import melwave
 from melwave.audio.config import PRESETS
 from melwave.cli import main
 from melwave.errors import CheckpointError, OutputExistsError
-from melwave.models.convert import convert_vocoder
-from melwave.models.registry import load_vocoder, read_header, save_model
+from melwave.models.io.conversion import convert_vocoder
+from melwave.models.io.load import load_vocoder
+from melwave.models.io.model_file import read_header, save_model
 from melwave.models.vocoders.hifigan import HIFIGAN_CONFIGS, HiFiGAN
 from melwave.models.vocoders.melgan import MELGAN_CONFIGS, MelGAN
 

@@ -45,7 +45,7 @@ def test_full_reverse_process_runs_every_training_step(tiny, monkeypatch):
 
 def test_save_load_round_trip_keeps_schedule_and_sampler(tiny, tmp_path):
     check_save_load(tiny, tmp_path)
-    from melwave.models.registry import load_model, save_model
+    from melwave.models.io.model_file import load_model, save_model
 
     cfg = DiffWaveConfig(residual_layers=2, residual_channels=4, dilation_cycle=2, film_every=1,
                          schedule=NoiseScheduleConfig(num_train_steps=10, interpolation=0.4),

@@ -14,7 +14,7 @@ from melwave.inference.generate import check_sampling, load_generator
 from melwave.models.blocks.convnext import ConvNeXtBlock
 from melwave.models.diffusion.flow import interpolate, sample, training_times, velocity_target
 from melwave.models.generators.flow import CONFIGS, FlowGenerator
-from melwave.models.registry import save_model
+from melwave.models.io.model_file import save_model
 
 CONDITIONS = ({"name": "instrument", "values": ["piano", "flute", "organ"]},
               {"name": "pitch", "values": ["C4", "G4"]})

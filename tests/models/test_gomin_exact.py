@@ -17,7 +17,7 @@ from melwave.audio.config import PRESETS
 from melwave.errors import CheckpointError
 from melwave.models.blocks.activations import Snake
 from melwave.models.blocks.antialias import GominAntiAliasedActivation, firwin_lowpass, gomin_lowpass
-from melwave.models.registry import load_model, save_model
+from melwave.models.io.model_file import load_model, save_model
 from melwave.models.vocoders.gomin import GOMIN_CONFIGS, GominGAN
 
 DATA = Path(__file__).parent / "data" / "gomin_gan"

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from melwave.models.chunking import chunk_spans, synthesize_chunked
-from melwave.models.registry import load_vocoder
+from melwave.models.io.load import load_vocoder
 from melwave.utils.signals import speech_like
 
 

@@ -12,8 +12,9 @@ import torch
 
 from melwave.audio.config import PRESETS
 from melwave.errors import CheckpointError
-from melwave.models import hub
-from melwave.models.registry import load_vocoder, save_model
+from melwave.models.io import hub
+from melwave.models.io.load import load_vocoder
+from melwave.models.io.model_file import save_model
 from melwave.models.vocoders.hifigan import HIFIGAN_CONFIGS, HiFiGAN
 from melwave.models.vocoders.melgan import MELGAN_CONFIGS, MelGAN
 

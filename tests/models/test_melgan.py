@@ -6,7 +6,7 @@ from torch.nn.utils import parametrize
 from melwave.audio.config import PRESETS
 from melwave.errors import CheckpointError, ConfigError
 from melwave.models.discriminators.multiscale import MultiScaleDiscriminator
-from melwave.models.registry import families
+from melwave.models.io.registry import families
 from melwave.models.vocoders.melgan import MELGAN_CONFIGS, MelGAN, MelGANConfig
 
 from _vocoder_checks import (build_on_meta, check_receptive_field, check_save_load, check_shapes, check_weight_norm_fold,
@@ -54,7 +54,7 @@ def test_output_depends_on_local_mel_only(tiny):
 
 
 def test_training_form_saves_through_folded_copy(tiny, tmp_path):
-    from melwave.models.registry import load_model, save_model
+    from melwave.models.io.model_file import load_model, save_model
 
     tiny.apply_weight_norm()
     path = save_model(tiny.folded(), tmp_path / "g.safetensors")

@@ -19,9 +19,11 @@ onnx = pytest.importorskip("onnx")
 from melwave.audio.config import PRESETS, MelConfig  # noqa: E402
 from melwave.cli import main  # noqa: E402
 from melwave.errors import OutputExistsError  # noqa: E402
-from melwave.models.onnx_export import ExportError, RealISTFT, export_onnx  # noqa: E402
-from melwave.models.onnx_runtime import OnnxVocoder, session_from  # noqa: E402
-from melwave.models.registry import family_class, load_vocoder, save_model  # noqa: E402
+from melwave.models.onnx.export import ExportError, RealISTFT, export_onnx  # noqa: E402
+from melwave.models.onnx.runtime import OnnxVocoder, session_from  # noqa: E402
+from melwave.models.io.load import load_vocoder  # noqa: E402
+from melwave.models.io.model_file import save_model
+from melwave.models.io.registry import family_class
 
 # The ONNX graph runs the same float32 arithmetic as torch in another order (other convolution
 # kernels; the inverse DFT as a matrix product instead of an FFT): ~1e-6 of peak apart measured.
@@ -217,7 +219,7 @@ def test_peak_phase_start_is_the_same_in_onnx_runtime():
 def test_graph_framing_and_overlap_add_for_any_hop():
     """The float64 Griffin-Lim graph's framing and overlap-add (slices of whole hops) against
     torch's unfold and a plain loop, for a hop that divides n_fft and two that do not."""
-    from melwave.models.onnx_dsp import frame_signal, overlap_add
+    from melwave.models.onnx.dsp import frame_signal, overlap_add
 
     for n_fft, hop in ((16, 4), (16, 5), (16, 7)):
         frames = 6
@@ -235,7 +237,7 @@ def test_float64_graph_griffin_lim_computes_torch_griffin_lim():
     the same function as `griffinlim.griffin_lim` in float64, here run by torch (the ONNX Runtime
     run of the shipped griffinlim is the slow test above)."""
     from melwave.audio import griffinlim as gl
-    from melwave.models.onnx_dsp import FLOAT32_MAX_ITERATIONS, GraphGriffinLim
+    from melwave.models.onnx.dsp import FLOAT32_MAX_ITERATIONS, GraphGriffinLim
 
     iterations = FLOAT32_MAX_ITERATIONS + 1
     magnitude = torch.rand(2, CFG.n_fft // 2 + 1, 9, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
@@ -256,7 +258,7 @@ def test_float64_graph_griffin_lim_computes_torch_griffin_lim():
 def test_rows_2d_computes_the_same_convolutions():
     """The 2-d form HiFi-GAN's graph is exported in (kernel (1, k) over rows of height 1) against
     the 1-d layers, for dilation, stride, padding and output padding as HiFi-GAN uses them."""
-    from melwave.models.onnx_export import Rows2d
+    from melwave.models.onnx.export import Rows2d
 
     torch.manual_seed(0)
     layers = torch.nn.Sequential(torch.nn.Conv1d(8, 6, 7, padding=3), torch.nn.LeakyReLU(0.1),
@@ -349,7 +351,7 @@ def test_the_requested_opset_is_the_one_written_and_recorded(tmp_path):
 
 
 def test_opsets_the_exporter_cannot_write_are_refused_in_one_line(tmp_path, capsys):
-    from melwave.models.onnx_export import supported_opsets
+    from melwave.models.onnx.export import supported_opsets
 
     supported = supported_opsets()
     stated = f"{supported.start}-{supported.stop - 1}"

@@ -1,4 +1,4 @@
-"""Wide convolutions as overlap-save in exported graphs (`melwave.models.onnx_spectral_conv`):
+"""Wide convolutions as overlap-save in exported graphs (`melwave.models.onnx.spectral_conv`):
 the same convolution within float rounding, chosen only where it is cheaper, and HiFi-GAN V1's
 graph no further from float64 than torch's own float32 output."""
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from melwave.models.onnx_spectral_conv import FRAME_LENGTHS, MIN_CHANNELS, SpectralConvRows, plan
+from melwave.models.onnx.spectral_conv import FRAME_LENGTHS, MIN_CHANNELS, SpectralConvRows, plan
 
 
 def _relative(got: torch.Tensor, expected: torch.Tensor) -> float:
@@ -56,7 +56,7 @@ def test_hifigan_v1_graph_takes_its_wide_layers_spectral_unless_told_not_to():
     """`melwave export` builds HiFi-GAN V1's graph with its 256- and 128-channel kernel-7/11
     layers in the frequency domain; `--direct-convs` (spectral_convs=False) keeps every one direct."""
     from melwave.audio.config import PRESETS
-    from melwave.models.onnx_export import graph_module
+    from melwave.models.onnx.export import graph_module
     from melwave.models.vocoders.hifigan import HIFIGAN_CONFIGS, HiFiGAN
 
     model = HiFiGAN(HIFIGAN_CONFIGS["v1"], PRESETS["hifigan-22k"]).eval()
@@ -67,7 +67,7 @@ def test_hifigan_v1_graph_takes_its_wide_layers_spectral_unless_told_not_to():
 
 @pytest.mark.parametrize("flag,spectral", [([], True), (["--direct-convs"], False)])
 def test_cli_export_passes_direct_convs_on(flag, spectral, monkeypatch, tmp_path):
-    import melwave.models.onnx_export as onnx_export
+    import melwave.models.onnx.export as onnx_export
     from melwave.cli import main
 
     seen = {}
@@ -81,7 +81,7 @@ def test_an_exported_spectral_convolution_runs_in_onnx_runtime_for_any_length():
     Runtime on other shapes: the float64 convolution within rounding."""
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
-    from melwave.models.onnx_runtime import session_from
+    from melwave.models.onnx.runtime import session_from
 
     torch.manual_seed(1)
     conv = nn.Conv1d(16, 12, 11, dilation=3, padding=15)
@@ -106,9 +106,9 @@ def test_hifigan_v1_graph_is_as_close_to_float64_as_torch_float32():
     output (measured 2.3e-4 vs 2.4e-4 of peak on this mel), and within the export check of it."""
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
-    from melwave.models.onnx_export import export_bytes, graph_module
-    from melwave.models.onnx_runtime import session_from
-    from melwave.models.registry import load_vocoder
+    from melwave.models.onnx.export import export_bytes, graph_module
+    from melwave.models.onnx.runtime import session_from
+    from melwave.models.io.load import load_vocoder
     from melwave.utils.signals import speech_like
 
     model = load_vocoder("hifigan-universal").eval()

@@ -15,7 +15,8 @@ import pytest
 
 from melwave.audio.config import PRESETS
 from melwave.models.base import Vocoder
-from melwave.models.registry import families, family_class, read_header
+from melwave.models.io.model_file import read_header
+from melwave.models.io.registry import families, family_class
 
 from _vocoder_checks import build_on_meta, keras_param_count, param_count
 

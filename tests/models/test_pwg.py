@@ -21,11 +21,11 @@ import yaml
 
 import melwave
 from melwave.errors import CheckpointError, UnsafeFileError
-from melwave.models.formats import detect
+from melwave.models.io.formats import detect
 from melwave.models.blocks.weight_norm import fold_weight_norm_state as fold_weight_norm
-from melwave.models.formats.pwg import toolkit_mel_config, toolkit_model
-from melwave.models.gate import meta_build, plain_state
-from melwave.models.registry import load_model, save_model
+from melwave.models.io.formats.pwg import toolkit_mel_config, toolkit_model
+from melwave.models.io.gate import meta_build, plain_state
+from melwave.models.io.model_file import load_model, save_model
 from melwave.models.vocoders.pwg import ParallelWaveGAN, ToolkitVocoder
 
 DATA = Path(__file__).parent / "data" / "pwg"

@@ -11,7 +11,9 @@ from safetensors.torch import save_file
 import melwave
 from melwave.audio.config import PRESETS
 from melwave.errors import CheckpointError, MelwaveError, OutputExistsError
-from melwave.models.registry import available_vocoders, families, load_model, load_vocoder, read_header, save_model
+from melwave.models.io.load import load_vocoder
+from melwave.models.io.model_file import load_model, read_header, save_model
+from melwave.models.io.registry import available_vocoders, families
 from melwave.models.vocoders.griffinlim import GriffinLim, GriffinLimConfig
 from melwave.models.vocoders.hifigan import HIFIGAN_CONFIGS, HiFiGAN
 
@@ -178,7 +180,7 @@ def test_griffinlim_uses_any_explicit_mel_config():
 
 
 def test_families_and_named_vocoders_come_from_the_tables():
-    from melwave.models import registry
+    from melwave.models.io import registry
 
     assert set(families()) == set(registry.FAMILY_TABLE)
     for family in registry.FAMILY_TABLE:

@@ -15,7 +15,9 @@ from melwave.audio.config import PRESETS
 from melwave.audio.features import MelExtractor
 from melwave.audio.io import load_audio
 from melwave.losses.spectral import MelL1Loss, MultiResolutionSTFTLoss
-from melwave.models.registry import _FAMILIES, available_vocoders, load_model, load_vocoder, read_header, save_model
+from melwave.models.io.load import load_vocoder
+from melwave.models.io.model_file import load_model, read_header, save_model
+from melwave.models.io.registry import _FAMILIES, available_vocoders
 from melwave.models.vocoders.hifigan import HIFIGAN_CONFIGS, HiFiGAN
 from melwave.models.vocoders.shipped import shipped_vocoders
 

@@ -15,7 +15,7 @@ import torch
 
 from melwave.audio.io import load_audio
 from melwave.errors import AudioError, AudioTooShortError, MelwaveError
-from melwave.models.registry import load_vocoder
+from melwave.models.io.load import load_vocoder
 from melwave.models.vocoders.griffinlim import GriffinLim, GriffinLimConfig
 
 RATE = 22050

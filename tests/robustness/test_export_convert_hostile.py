@@ -23,10 +23,12 @@ from melwave.audio.config import PRESETS  # noqa: E402
 from melwave.audio.melfile import MelFile, save_mel  # noqa: E402
 from melwave.cli import main  # noqa: E402
 from melwave.errors import CheckpointError, ConfigError, MelwaveError  # noqa: E402
-from melwave.models import onnx_runtime  # noqa: E402
-from melwave.models.convert import OutputError, convert_vocoder  # noqa: E402
-from melwave.models.onnx_runtime import OnnxRunError, inspect_onnx, session_from  # noqa: E402
-from melwave.models.registry import load_vocoder, save_model  # noqa: E402
+from melwave.models.onnx import runtime as onnx_runtime  # noqa: E402
+from melwave.errors import OutputError
+from melwave.models.io.conversion import convert_vocoder  # noqa: E402
+from melwave.models.onnx.runtime import OnnxRunError, inspect_onnx, session_from  # noqa: E402
+from melwave.models.io.load import load_vocoder  # noqa: E402
+from melwave.models.io.model_file import save_model
 from melwave.models.vocoders.melgan import MELGAN_CONFIGS, MelGAN  # noqa: E402
 
 CFG = PRESETS["hifigan-22k"]
@@ -432,7 +434,7 @@ def test_convert_onto_a_full_disk_is_one_line_and_leaves_nothing(how, tmp_path, 
 
 
 def test_export_onto_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
-    from melwave.models import onnx_export
+    from melwave.models.onnx import export as onnx_export
 
     source = _melgan_file(tmp_path)
     monkeypatch.setattr(onnx_export, "export_bytes", lambda *args, **kwargs: b"\x08\x0a" * 4096)  # the write is under test

@@ -17,8 +17,9 @@ from safetensors.torch import save_file
 
 from melwave.audio.config import PRESETS
 from melwave.errors import CheckpointError
-from melwave.models.gate import MAX_MODEL_PARAMS, meta_build, plain_state
-from melwave.models.registry import load_model, load_vocoder, read_header, save_model
+from melwave.models.io.gate import MAX_MODEL_PARAMS, meta_build, plain_state
+from melwave.models.io.load import load_vocoder
+from melwave.models.io.model_file import load_model, read_header, save_model
 from melwave.models.vocoders.hifigan import HIFIGAN_CONFIGS, HiFiGAN
 
 
@@ -41,16 +42,16 @@ def _builds(monkeypatch) -> list[str]:
     """The device of every model construction `load_model` runs: "meta" while sizing, "cpu" when
     it builds for real. A refusal "before allocating anything" means only "meta" appears; this
     counts work instead of timing it (a timed test fails on a loaded machine)."""
-    from melwave.models import registry
+    from melwave.models.io import model_file
 
     devices: list[str] = []
-    original = registry._build
+    original = model_file._build
 
     def spy(*args, **kwargs):
         devices.append(torch.empty(0).device.type)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(registry, "_build", spy)
+    monkeypatch.setattr(model_file, "_build", spy)
     return devices
 
 
@@ -125,7 +126,7 @@ def test_absurd_mel_config_is_bounded_too(tmp_path, monkeypatch):
 
 def test_every_family_sizes_on_meta_like_it_builds():
     # The check is only as good as the meta build: every family's layout must be the real one.
-    from melwave.models import registry
+    from melwave.models.io import registry
 
     # Families without a usable default config: the shipped generators' and classifier's headers.
     shipped = registry.shipped_models("generator")

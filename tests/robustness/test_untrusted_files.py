@@ -23,7 +23,8 @@ from safetensors.torch import save_file
 from melwave.audio.config import PRESETS, MelConfig
 from melwave.audio.melfile import FORMAT_NAME, MelFile, load_mel
 from melwave.errors import CheckpointError, ConfigError, MelFileError, MelwaveError, UnsafeFileError
-from melwave.models.registry import load_model, load_vocoder
+from melwave.models.io.load import load_vocoder
+from melwave.models.io.model_file import load_model
 from melwave.models.vocoders.hifigan import load_hifigan_checkpoint
 
 

@@ -138,7 +138,7 @@ def test_distill_cli_trains_resumes_and_reuses_the_cache(audio_dir, tmp_path, mo
     stamps = [p.stat().st_mtime_ns for p in cached]
     assert main(args[:-2] + ["--out", str(run), "--resume", "--set", "train.steps=6"]) == 0
     assert [p.stat().st_mtime_ns for p in cached] == stamps  # read back, not rewritten
-    from melwave.models.registry import load_vocoder
+    from melwave.models.io.load import load_vocoder
 
     student = load_vocoder(run)
     assert student.family == "vocos" and student(torch.zeros(1, 80, 8)).shape == (1, 8 * 256)

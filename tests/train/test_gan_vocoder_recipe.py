@@ -62,7 +62,7 @@ def test_mel_warmup_skips_the_discriminator():
 
 def test_finetune_init_reproduces_the_pretrained_generator_under_weight_norm():
     pytest.importorskip("safetensors")
-    from melwave.models.registry import load_vocoder
+    from melwave.models.io.load import load_vocoder
 
     _, recipe = make_recipe("hifigan-universal-finetune.debug")
     recipe.init_from("hifigan-universal")

@@ -144,6 +144,6 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(audio_dir, tmp
     with pytest.raises(TrainingDiverged, match=r"step 3: non-finite g_loss.*step-00000002\.pt"):
         train(config, audio_dir, run)
     assert [s for s, _ in ckpt.list_checkpoints(run)] == [2]
-    from melwave.models.registry import read_header
+    from melwave.models.io.model_file import read_header
 
     assert read_header(run / "model.safetensors")["trained_steps"] == 2

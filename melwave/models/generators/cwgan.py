@@ -10,7 +10,7 @@ last one to a single channel without norm.
 The named configs `source` and `strips-source` are the DeepMelSpectrogramGenerator models layer
 for layer (no Linear bias, no BatchNorm after the Linear, no transposed-conv biases; the strips'
 (8,4)/(4,2) and (4,1)/(2,1) kernels/strides), so its users' checkpoints load
-(`melwave.models.generators.deepmel`); `small` and `strips` are melwave's variants.
+(`melwave.models.io.formats.deepmel`); `small` and `strips` are melwave's variants.
 
 Strips (`strips = G > 1`): the source trained 8 independent small generators, each drawing one
 time strip from the same z and labels. Here the G generators are ONE module whose every layer is

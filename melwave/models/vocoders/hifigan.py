@@ -20,7 +20,7 @@ from melwave.audio.config import PRESETS, MelConfig
 from melwave.errors import CheckpointError, ConfigError
 from melwave.models.base import Vocoder
 from melwave.models.blocks.weight_norm import WeightNormMixin
-from melwave.models.gate import build_checked, checked_state
+from melwave.models.io.gate import build_checked, checked_state
 from melwave.utils.fileio import torch_load_weights_only
 
 LRELU_SLOPE = 0.1
@@ -207,7 +207,7 @@ def _pretrained(name: str, filename: str, device: str | torch.device, mel_config
     if mel_config is not None:
         # The weights fix the mel config (hifigan-22k): a different one asked for is an error now,
         # not a silently ignored argument.
-        from melwave.models.registry import require_mel_config
+        from melwave.models.io.load import require_mel_config
 
         require_mel_config(model, mel_config, name=name)
     return model

@@ -50,7 +50,7 @@ def prepare_config(config: Any, data_dir: str | Path) -> Any:
 def resolve_holdout(config: Any, labels: list[dict[str, str]], vocabulary: Vocabulary):
     """`recipe.data.holdout` with its combinations chosen from `labels`; only generators hold out."""
     from melwave.models.base import MelGenerator
-    from melwave.models.registry import family_class
+    from melwave.models.io.registry import family_class
 
     if not issubclass(family_class(config.model.family), MelGenerator):
         raise ConfigError(f"recipe.data.holdout: only mel generators hold combinations out; model.family "

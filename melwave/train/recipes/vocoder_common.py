@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def build_vocoder(config: Any) -> nn.Module:
     """The run's model: family from the registry, built from the resolved model config + mel."""
-    from melwave.models.registry import families, family_class
+    from melwave.models.io.registry import families, family_class
 
     family = config.model.family
     if family not in families():
@@ -85,7 +85,7 @@ def load_pretrained_into(model: nn.Module, source: str, mel_config: MelConfig) -
     Pretrained files hold folded weights; when the run's model trains with weight norm, the
     pretrained copy gets weight norm applied first, so g = ‖w‖ and v = w reproduce it exactly.
     """
-    from melwave.models.registry import load_vocoder
+    from melwave.models.io.load import load_vocoder
 
     pretrained = load_vocoder(source, mel_config=mel_config)
     if pretrained.family != model.family:

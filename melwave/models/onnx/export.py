@@ -24,7 +24,7 @@ window, padding and envelope floor as the torch path; the export is checked agai
 test mel before the file is written.
 
 Griffin-Lim (`init: peaks`) and Vocos with a signal-processing prior (`nnls-peaks`, `nnls-gl`)
-export too: `melwave.models.onnx_dsp` unrolls the fixed NNLS and Griffin-Lim iterations with real
+export too: `melwave.models.onnx.dsp` unrolls the fixed NNLS and Griffin-Lim iterations with real
 DFTs as convolutions and calls melwave's own `mel_to_linear`, `peak_phase_angle` and
 `griffinlim.iterate`, so graph and torch compute the same function. The graph carries no phase
 from one chunk to the next (torch's `forward_chunk` does). Not exportable (refused with one line
@@ -122,7 +122,7 @@ class RealISTFT(nn.Module):
 
     def __init__(self, n_fft: int, hop_length: int, pad_left: int, window: Tensor, floor: float):
         super().__init__()
-        from melwave.models.onnx_dsp import dft_bases
+        from melwave.models.onnx.dsp import dft_bases
 
         self.hop_length, self.pad_left, self.floor = hop_length, pad_left, floor
         basis = dft_bases(n_fft, window)[1]  # (2·n_freqs, n_fft): windowed inverse DFT
@@ -189,7 +189,7 @@ class Rows2d(nn.Module):
 
     def __init__(self, model: nn.Module, spectral: bool = True):
         super().__init__()
-        from melwave.models.onnx_spectral_conv import SpectralConvRows, plan
+        from melwave.models.onnx.spectral_conv import SpectralConvRows, plan
 
         for parent in list(model.modules()):
             for name, child in list(parent.named_children()):
@@ -214,7 +214,7 @@ def graph_module(model: Vocoder, *, spectral_convs: bool = True) -> nn.Module:
     from melwave.models.blocks.istft_head import ISTFT, ISTFTHead
     from melwave.models.blocks.weight_norm import has_weight_norm
 
-    from melwave.models import onnx_dsp
+    from melwave.models.onnx import dsp as onnx_dsp
 
     check_exportable(model)
     if model.family == "griffinlim":
@@ -315,7 +315,7 @@ def verify(model: Vocoder, proto_bytes: bytes, *, tolerance: float = VERIFY_TOLE
     """Run the exported graph in ONNX Runtime and torch on a test mel of another batch size and
     length than the export's example; return the largest difference over the output's peak, or
     raise ExportError above `tolerance`."""
-    from melwave.models.onnx_runtime import run_graph, session_from
+    from melwave.models.onnx.runtime import run_graph, session_from
 
     session = session_from(proto_bytes)
     mel = _example(model, frames=37, batch=3)
@@ -352,7 +352,7 @@ def _unrolled_iterations(model: Vocoder) -> int:
 def check_output(path: str | Path, *, overwrite: bool, opset: int) -> Path:
     """What can be refused before a model is loaded and traced (seconds to a minute): the
     suffix, an existing file, a folder that cannot be written, the opset."""
-    from melwave.models.convert import check_output_folder, output_errors
+    from melwave.utils.fileio import check_output_folder, output_errors
     from melwave.utils.fileio import check_writable
 
     path = Path(path)
@@ -371,7 +371,7 @@ def export_onnx(model: Vocoder, path: str | Path, *, overwrite: bool = False, op
     checking ONNX Runtime's output against torch's (`check`). `spectral_convs=False` keeps every
     convolution direct (the order of torch's sums; slower for HiFi-GAN V1). A folder that cannot
     be written or a full disk is one OutputError naming `path`, and leaves no file."""
-    from melwave.models.convert import output_errors
+    from melwave.utils.fileio import output_errors
     from melwave.utils.fileio import atomic_write_bytes
 
     path = check_output(path, overwrite=overwrite, opset=opset)

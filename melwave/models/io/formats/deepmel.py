@@ -38,7 +38,7 @@ from melwave.errors import CheckpointError, ConfigError
 from melwave.utils.fileio import read_yaml_mapping
 from melwave.models.generators.critic import SOURCE_CRITIC, SOURCE_STRIPS_CRITIC, Critic
 from melwave.models.generators.cwgan import CONFIGS, CWGANGenerator
-from melwave.models.formats._torchfile import load_torch_file
+from melwave.models.io.formats._torchfile import load_torch_file
 
 # The source's generate scripts' names for the outer and inner class folder levels.
 CONDITION_NAMES = ("drill_angle", "drill_force")
@@ -264,7 +264,7 @@ def _sized(path: Path, what: str, build, states: list[dict]) -> torch.nn.Module:
     """`build()` after the loading gate's sizing on the meta device (op budget, MAX_MODEL_PARAMS,
     layer reach): the source's tensors are rearranged before loading, so names are compared by
     `_load_strict` afterwards."""
-    from melwave.models.gate import check_size, sized_skeleton
+    from melwave.models.io.gate import check_size, sized_skeleton
 
     check_size(path, what, sized_skeleton(path, what, build, sum(len(s) for s in states)))
     return build()
@@ -314,8 +314,9 @@ def convert_deepmel(path: str | Path, source_config: str | Path, output: str | P
     `melwave.load_generator(FILE)` loads alone. Never replaces `output` unless `overwrite`; NaN/Inf
     weights are refused unless `allow_nonfinite`; write failures are one OutputError."""
     from melwave._version import __version__
-    from melwave.models.convert import check_finite, check_output_folder, output_errors
-    from melwave.models.registry import save_model
+    from melwave.models.io.conversion import check_finite
+    from melwave.utils.fileio import check_output_folder, output_errors
+    from melwave.models.io.model_file import save_model
     from melwave.utils.fileio import check_writable
 
     output = Path(output)

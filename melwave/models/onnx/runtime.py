@@ -1,4 +1,4 @@
-"""The ONNX Runtime backend: a `Vocoder` that runs an exported graph (melwave.models.onnx_export).
+"""The ONNX Runtime backend: a `Vocoder` that runs an exported graph (melwave.models.onnx.export).
 
 `load_vocoder(X, backend="onnxruntime")` gives an `OnnxVocoder`: for a `.onnx` file melwave wrote,
 its session; for anything else, the torch model exported in memory first (seconds; `melwave
@@ -479,27 +479,17 @@ class OnnxVocoder(Vocoder):
         return self._receptive
 
 
-def load_onnx_vocoder(name_or_path: str | Path, *, device: str | torch.device = "cpu", mel_config: MelConfig | None = None,
-                      trust_file: bool = False) -> OnnxVocoder:
-    """`load_vocoder(..., backend="onnxruntime")`: a .onnx file melwave exported, or any vocoder
-    melwave loads, exported in memory."""
-    from melwave.models.registry import load_vocoder, require_mel_config
-
-    key = str(name_or_path)
-    model: bytes | Path
-    if key.endswith(".onnx"):
-        if not Path(key).is_file():
-            raise CheckpointError(f"{key}: no such ONNX model file")
-        model = Path(key)
-    else:
-        from melwave.models.onnx_export import export_bytes
-
-        model = export_bytes(load_vocoder(key, mel_config=mel_config, trust_file=trust_file), source=key)
+def load_onnx(model: bytes | str | Path, *, source: str, device: str | torch.device = "cpu") -> OnnxVocoder:
+    """An OnnxVocoder of a graph melwave exported: a `.onnx` file, or the bytes of an export made
+    in memory (`melwave.models.onnx.export.export_bytes`; `melwave.models.io.load` does that for
+    `load_vocoder(..., backend="onnxruntime")`). `source` names it in messages."""
+    if not isinstance(model, bytes):
+        model = Path(model)
+        if not model.is_file():
+            raise CheckpointError(f"{model}: no such ONNX model file")
     # Metadata and external data are checked before ONNX Runtime parses the file.
-    header = OnnxHeader.parse(inspect_onnx(model, source=key).metadata, key)
-    vocoder = OnnxVocoder(_session(model, device, key), header, source=key)
-    if not key.endswith(".onnx"):
-        vocoder.name = key
-    if mel_config is not None:
-        require_mel_config(vocoder, mel_config)
+    header = OnnxHeader.parse(inspect_onnx(model, source=source).metadata, source)
+    vocoder = OnnxVocoder(_session(model, device, source), header, source=source)
+    if isinstance(model, bytes):
+        vocoder.name = source
     return vocoder.eval()

@@ -1,8 +1,8 @@
 """`melwave convert`: any vocoder `load_vocoder` loads -> melwave's own single-file format.
 
-The output is one `.safetensors` model file (see `melwave.models.registry.save_model`): weights,
+The output is one `.safetensors` model file (see `melwave.models.io.model_file.save_model`): weights,
 model config, MelConfig and a `provenance` entry saying where the weights came from (the layout
-`melwave.models.formats` recognised and its source path, a hub repository and its commit, or a
+`melwave.models.io.formats` recognised and its source path, a hub repository and its commit, or a
 melwave name) and which melwave version converted them. It loads with `load_vocoder(FILE)` and no
 side files (no config.yaml/json, no stats.h5), and gives the same output as the source.
 
@@ -10,21 +10,18 @@ Weights with NaN or Inf (or, with `half`, beyond float16's range, which float16 
 are refused naming the first such tensor, unless `allow_nonfinite`: a converted file is meant to
 be shipped, and such a model makes every output NaN. The output is written atomically; a folder
 that cannot be written or a full disk is one `OutputError` naming the file and the OS's reason,
-and leaves nothing behind. `melwave export` (melwave.models.onnx_export) writes through the same
+and leaves nothing behind. `melwave export` (melwave.models.onnx.export) writes through the same
 `output_errors`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from melwave.audio.config import MelConfig
-from melwave.errors import CheckpointError, MelwaveError
+from melwave.errors import CheckpointError
+from melwave.utils.fileio import check_output_folder, output_errors
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -34,55 +31,12 @@ if TYPE_CHECKING:  # pragma: no cover
 FLOAT16_MAX = 65504.0
 
 
-class OutputError(MelwaveError):
-    """An output file could not be written (a read-only folder, a full disk); nothing was left."""
-
-
-def _os_reason(err: BaseException) -> str:
-    """The OS's words for a failed write: an OSError's strerror, or the I/O error inside a
-    safetensors error ("Error while serializing: I/O error: No space left on device (os error 28)")."""
-    if isinstance(err, OSError):
-        return err.strerror or str(err) or type(err).__name__
-    text = " ".join(str(err).split())
-    found = re.search(r"I/O error: (.+?)(?: \(os error \d+\))?$", text)
-    return (found.group(1) if found else text)[:200]
-
-
-@contextlib.contextmanager
-def output_errors(path: str | Path) -> Iterator[None]:
-    """Turn OS failures while writing `path` into one OutputError naming it. Writes go through
-    melwave.utils.fileio's atomic_path, which removes its temporary file on any failure."""
-    from safetensors import SafetensorError
-
-    try:
-        yield
-    except OSError as err:
-        raise OutputError(f"{path}: cannot write it ({_os_reason(err)}); nothing was written") from None
-    except SafetensorError as err:  # safetensors reports the OS's write errors as its own type
-        raise OutputError(f"{path}: cannot write it ({_os_reason(err)}); nothing was written") from None
-
-
-def check_output_folder(path: str | Path) -> None:
-    """Refuse at once, before minutes of loading or exporting, an output whose nearest existing
-    folder cannot take a new file (atomic_path creates the missing ones, then a temporary file)."""
-    folder = Path(path).absolute().parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise OutputError(f"{path}: cannot write it ({folder} is not a folder); nothing was written")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        # os.access gives no reason; a read-only mount refuses root too, and says so.
-        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY) if hasattr(os, "statvfs") else False
-        reason = "Read-only file system" if read_only else "Permission denied"
-        raise OutputError(f"{path}: cannot write it ({reason}: {folder}); nothing was written")
-
-
 def first_nonfinite(model: torch.nn.Module, *, half: bool = False) -> str | None:
     """What is wrong with the first tensor `save_model` would store with NaN or Inf (with `half`,
     a float32 value beyond float16's ±65504 too), or None."""
     import torch
 
-    from melwave.models.gate import plain_state  # the tensors save_model stores, weight norm folded
+    from melwave.models.io.gate import plain_state  # the tensors save_model stores, weight norm folded
 
     for name, tensor in plain_state(model).items():
         values = tensor.detach()
@@ -109,7 +63,7 @@ def check_finite(model: torch.nn.Module, source: str | Path, *, half: bool, allo
 
 def provenance_of(vocoder: Vocoder, source: str) -> dict[str, Any]:
     """What a converted file records about its origin: the loaded model's own `provenance` (set by
-    melwave.models.formats and the hub resolver), else the melwave name or file it was loaded as."""
+    melwave.models.io.formats and the hub resolver), else the melwave name or file it was loaded as."""
     from melwave._version import __version__
 
     found = dict(getattr(vocoder, "provenance", None) or {})
@@ -128,7 +82,9 @@ def convert_vocoder(source: str | Path, output: str | Path, *, overwrite: bool =
     Returns the written path and the loaded vocoder. `mel_config` is for layouts whose files hold
     no mel settings (a bare HiFi-GAN .pth); it is checked against the model's as everywhere.
     NaN/Inf weights are refused unless `allow_nonfinite`."""
-    from melwave.models.registry import families, load_vocoder, save_model
+    from melwave.models.io.load import load_vocoder
+    from melwave.models.io.model_file import save_model
+    from melwave.models.io.registry import families
     from melwave.utils.fileio import check_writable
 
     output = Path(output)

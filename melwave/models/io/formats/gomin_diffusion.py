@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 
 from melwave.errors import CheckpointError
-from melwave.models.formats._torchfile import pickle_names
-from melwave.models.formats.diffwave import SUFFIXES, build_into
+from melwave.models.io.formats._torchfile import pickle_names
+from melwave.models.io.formats.diffwave import SUFFIXES, build_into
 
 STEPS = 50  # GOMIN's DiffusionConfig.num_diffusion_steps (the embedding table is not stored)
 
@@ -30,8 +30,8 @@ def matches(path: Path) -> bool:
 def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config=None):
     from melwave.audio.config import PRESETS
     from melwave.models.diffusion.schedule import NoiseScheduleConfig
-    from melwave.models.formats._torchfile import load_torch_file
-    from melwave.models.gate import checked_state
+    from melwave.models.io.formats._torchfile import load_torch_file
+    from melwave.models.io.gate import checked_state
     from melwave.models.vocoders.diffwave import DIFFWAVE_CONFIGS, DiffWave, DiffWaveConfig
 
     state = load_torch_file(path, trust_file=trust_file)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from melwave.audio.config import MelConfig
 from melwave.errors import CheckpointError, ConfigError
-from melwave.models.formats._torchfile import pickle_names
+from melwave.models.io.formats._torchfile import pickle_names
 
 SUFFIXES = (".pt", ".pth", ".ckpt")
 FOLDER_FILE = "weights.pt"
@@ -76,15 +76,15 @@ def melwave_keys(state: dict, source: Path) -> dict:
 
 def build_into(build, state: dict, source: Path):
     """`build()` (a DiffWave) through the loading gate, with their tensors under melwave's names."""
-    from melwave.models.gate import build_checked
+    from melwave.models.io.gate import build_checked
 
     return build_checked(source, "the DiffWave network its settings describe", build, melwave_keys(state, source))
 
 
 def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config=None):
     from melwave.models.diffusion.schedule import NoiseScheduleConfig
-    from melwave.models.formats._torchfile import load_torch_file
-    from melwave.models.gate import checked_state
+    from melwave.models.io.formats._torchfile import load_torch_file
+    from melwave.models.io.gate import checked_state
     from melwave.models.vocoders.diffwave import DiffWave, DiffWaveConfig
 
     del mel_config  # params state the mel; load_vocoder checks a given one against it

@@ -81,7 +81,7 @@ class SpectralConvRows(nn.Module):
 
     def __init__(self, conv: nn.Conv1d, n: int):
         super().__init__()
-        from melwave.models.onnx_dsp import dft_bases
+        from melwave.models.onnx.dsp import dft_bases
 
         k, d, span = conv.kernel_size[0], conv.dilation[0], _span(conv)
         self.n, self.hop, self.freqs = n, n - span + 1, n // 2 + 1

@@ -16,8 +16,8 @@ from typing import Any
 
 from melwave.audio.config import PRESETS, MelConfig
 from melwave.errors import CheckpointError, ConfigError
-from melwave.models.formats._torchfile import pickle_names
-from melwave.models.formats.diffwave import SUFFIXES
+from melwave.models.io.formats._torchfile import pickle_names
+from melwave.models.io.formats.diffwave import SUFFIXES
 
 FILENAME = "gan_state_dict.pt"
 SIGNATURE = (b"film_generator.convs.", b"snake_ups.")  # key names only GomiGAN's state dict has
@@ -106,8 +106,8 @@ def to_melwave_state(state: dict[str, Any], model, source: Path) -> dict[str, An
 
 
 def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config: MelConfig | None = None):
-    from melwave.models.formats._torchfile import load_torch_file
-    from melwave.models.gate import build_checked, checked_state, sized_skeleton
+    from melwave.models.io.formats._torchfile import load_torch_file
+    from melwave.models.io.gate import build_checked, checked_state, sized_skeleton
     from melwave.models.vocoders.gomin import GominGAN
 
     state = load_torch_file(path, trust_file=trust_file)

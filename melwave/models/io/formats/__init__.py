@@ -60,20 +60,20 @@ class Layout:
 LAYOUTS: tuple[Layout, ...] = (
     # These two read the .pt's pickle names (no unpickling) and so come before hifigan's any-.pt.
     Layout("diffwave", "a .pt file (or a folder with weights.pt) holding {'model': state_dict, 'params': ...} "
-           "(lmnt-com/diffwave)", "melwave.models.formats.diffwave"),
+           "(lmnt-com/diffwave)", "melwave.models.io.formats.diffwave"),
     Layout("gomin-diffusion", "GOMIN's checkpoints/diffusion_state_dict.pt (ryeoat3/gomin)",
-           "melwave.models.formats.gomin_diffusion"),
+           "melwave.models.io.formats.gomin_diffusion"),
     Layout("parallel-wavegan", "a folder (or its .pkl) with checkpoint-<N>steps.pkl + config.yml + stats.h5 or stats.npy "
            "(kan-bayashi/ParallelWaveGAN: ParallelWaveGAN, MelGAN, Multi-band MelGAN, HiFiGAN generators)",
-           "melwave.models.formats.pwg"),
+           "melwave.models.io.formats.pwg"),
     Layout("bigvgan", "a folder with config.json + bigvgan_generator.pt (nvidia/bigvgan_*, v1 and v2)",
-           "melwave.models.formats.bigvgan"),
+           "melwave.models.io.formats.bigvgan"),
     Layout("gomin-gan", "GOMIN's checkpoints/gan_state_dict.pt (ryeoat3/gomin: a bare GomiGAN state dict)",
-           "melwave.models.formats.gomin"),
+           "melwave.models.io.formats.gomin"),
     Layout("hifigan", "a .pt/.pth/.pth.tar/.ckpt file holding {'generator': state_dict} (jik876/hifi-gan)",
-           "melwave.models.formats.hifigan"),
+           "melwave.models.io.formats.hifigan"),
     Layout("vocos", "a folder with config.yaml + pytorch_model.bin (charactr/vocos-mel-24khz)",
-           "melwave.models.formats.vocos"),
+           "melwave.models.io.formats.vocos"),
 )
 
 

@@ -155,8 +155,8 @@ def to_melwave_state(state: dict[str, Any], config, source: Path) -> dict[str, A
 
 
 def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config: MelConfig | None = None):
-    from melwave.models.formats._torchfile import load_torch_file
-    from melwave.models.gate import build_checked, checked_state
+    from melwave.models.io.formats._torchfile import load_torch_file
+    from melwave.models.io.gate import build_checked, checked_state
     from melwave.models.vocoders.gomin import GominGAN
 
     del mel_config  # config.json states the mel settings; load_vocoder checks a given one against them

@@ -68,8 +68,8 @@ def mel_config_of(features: dict[str, Any], source: Path) -> MelConfig:
 
 
 def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config=None):
-    from melwave.models.formats._torchfile import load_torch_file
-    from melwave.models.gate import build_checked, checked_state
+    from melwave.models.io.formats._torchfile import load_torch_file
+    from melwave.models.io.gate import build_checked, checked_state
     from melwave.models.vocoders.vocos import Vocos, VocosConfig
 
     del mel_config  # config.yaml states the mel; load_vocoder checks a given one against it

@@ -23,7 +23,7 @@ none of which is empty, starts with `.` or ends with `.` or `.lock`; at most 255
 folder reached is also checked to lie inside the cache.
 
 The snapshot folder then loads like any path (melwave's `model.safetensors`, or the layouts of
-`melwave.models.formats`); a snapshot whose folder no layout takes but which holds exactly one
+`melwave.models.io.formats`); a snapshot whose folder no layout takes but which holds exactly one
 file a layout takes (a bare HiFi-GAN `generator.pth`) loads that file.
 """
 
@@ -176,7 +176,7 @@ def _download(repo: str, revision: str) -> Path:
 def model_path(snapshot: Path) -> Path:
     """What to load from a snapshot folder: the folder itself when melwave or a layout takes it,
     else its one loadable file."""
-    from melwave.models.formats import detect
+    from melwave.models.io.formats import detect
 
     if (snapshot / "model.safetensors").exists() or detect(snapshot) is not None:
         return snapshot

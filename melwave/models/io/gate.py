@@ -1,6 +1,6 @@
 """The loading gate: every network melwave rebuilds from a file passes here before anything real
 is allocated, whatever the file's layout (melwave's own `.safetensors` or one of the published
-layouts in `melwave.models.formats`).
+layouts in `melwave.models.io.formats`).
 
     state = checked_state(source, raw)            # tensors only, real dtypes, weight norm folded safely
     model = build_checked(source, what, build, state)

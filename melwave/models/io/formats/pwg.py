@@ -55,8 +55,8 @@ def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config: MelC
     (config.yml states the mel settings; load_vocoder checks a given one against them)."""
     import torch
 
-    from melwave.models.formats._torchfile import load_torch_file
-    from melwave.models.gate import build_checked, checked_state
+    from melwave.models.io.formats._torchfile import load_torch_file
+    from melwave.models.io.gate import build_checked, checked_state
     from melwave.models.vocoders.pwg import ToolkitVocoder
 
     del mel_config
