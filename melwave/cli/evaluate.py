@@ -242,7 +242,8 @@ def run_generator(args: argparse.Namespace) -> int:
                                     image_fid=not args.no_image_fid, combinations=combinations, vocoder=vocoder,
                                     class_key=args.class_key.split(",") if args.class_key else None,
                                     min_class_items=args.min_class_items,
-                                    pitch_condition=None if args.no_pitch else args.pitch_condition)
+                                    pitch_condition=None if args.no_pitch else args.pitch_condition,
+                                    train_dir=args.train_set)
     if combinations is not None:
         print(f"melwave: measured on {len(combinations)} combination(s) only: {evaluation.real_items} real and "
               f"{evaluation.fake_items} generated items", file=sys.stderr)
@@ -337,7 +338,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     generator.add_argument("--fake", required=True, type=Path, help="folder of generated audio and/or mel files (labels from "
                            "labels.csv or name=value folders)")
     generator.add_argument("--classifier", type=Path, help="condition classifier trained by `melwave train classifier`: "
-                           "adds per-condition accuracy and the IS-like score")
+                           "adds per-condition accuracy, the IS-like score and the ceiling (its accuracy on --real: "
+                           "give held-out real clips there)")
+    generator.add_argument("--train-set", type=Path, metavar="DIR", help="the clips the generator was trained on: novelty "
+                           "(share of generated clips that are near-copies of one) is measured against them "
+                           "(default: against --real)")
     generator.add_argument("--embedding", default="aisfx", help=f"FAD embedding: {EMBEDDINGS_HELP}, or none")
     generator.add_argument("--cache", type=Path, help="embedding cache folder (default ~/.cache/melwave/embeddings)")
     generator.add_argument("--no-cache", action="store_true", help="do not read or write cached embeddings")

@@ -242,12 +242,17 @@ def test_generator_cli_with_a_trained_melwave_classifier(note_sets, tmp_path, ca
     path = save_model(model.eval(), tmp_path / "classifier.safetensors")
     out = tmp_path / "with-classifier"
     code = main(["evaluate", "generator", "--real", str(real), "--fake", str(fake), "--classifier", str(path), "--out", str(out),
-                 "--no-progress", "--embedding", "none", "--no-image-fid"])
+                 "--no-progress", "--embedding", "none", "--no-image-fid", "--train-set", str(fake)])
     assert code == 0
     results = json.loads((out / "results.json").read_text())
+    # The ceiling (the classifier on the real notes) and novelty against the given training set
+    # (here the generated set itself: every item is a copy of one).
+    printed = capsys.readouterr().out
+    assert "ceiling[pitch]" in printed and "near-copies" in printed
+    assert results["scores"]["near-copies"] == 1.0
     (pitch,) = results["conditions"]
     assert pitch["condition"] == "pitch" and pitch["items"] == 4 and set(pitch["per_value"]) == {"low", "high"}
     # The notes are easy to tell apart: the trained classifier gets the generated ones right.
     assert pitch["accuracy"] >= 0.75 and 1.0 <= pitch["inception_score"] <= 2.0
-    assert "accuracy[pitch] per requested value" in capsys.readouterr().out
+    assert "accuracy[pitch] per requested value" in printed
     assert "Classifier accuracy on generated items" in (out / "index.html").read_text()
