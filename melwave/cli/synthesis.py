@@ -181,32 +181,35 @@ def build_jobs(args: argparse.Namespace, mode: str, device: str):
         if getattr(args, "model", None):
             cfg = load_vocoder(args.model, mel_config=explicit, trust_file=args.trust_file).mel_config
         return Jobs(functools.partial(analyze_file, cfg=cfg, device=device, overwrite=args.overwrite))
-    from melwave.inference.batch_jobs import prepare_resynthesis, prepare_synthesis
+    from melwave.inference.pipeline import OutputRate, prepare_resynthesis, prepare_synthesis
 
+    output_rate = OutputRate.parse(getattr(args, "output_rate", None))
     if mode == "synthesize":
         # With --resample-mel the given config describes the input mels, which are converted to
         # the vocoder's own: then it is not a request for the vocoder.
         resample = getattr(args, "resample_mel", False)
-        vocoder = load_vocoder(args.model, device=device, mel_config=None if resample else explicit, trust_file=args.trust_file,
-                               backend=args.backend)
+        vocoder = load_vocoder(args.model or DEFAULT_MODEL, device=device, mel_config=None if resample else explicit,
+                               trust_file=args.trust_file, backend=args.backend)
         npy_config = explicit or vocoder.mel_config
         job = functools.partial(synthesize_file, vocoders=VocoderFor(vocoder), npy_config=npy_config,
                                 chunk_seconds=chunk, overwrite=args.overwrite, trust_file=args.trust_file,
-                                resample_mel=resample)
+                                resample_mel=resample, output_rate=output_rate)
         prepare = functools.partial(_prepare_synthesis, prepare=prepare_synthesis, vocoders=VocoderFor(vocoder),
                                     npy_config=npy_config, trust_file=args.trust_file, resample_mel=resample)
     else:
-        vocoder = load_vocoder(args.model, device=device, mel_config=explicit, trust_file=args.trust_file, backend=args.backend)
-        job = functools.partial(resynth_file, vocoder=vocoder, device=device, chunk_seconds=chunk, overwrite=args.overwrite)
+        vocoder = load_vocoder(args.model or DEFAULT_MODEL, device=device, mel_config=explicit, trust_file=args.trust_file,
+                               backend=args.backend)
+        job = functools.partial(resynth_file, vocoder=vocoder, device=device, chunk_seconds=chunk, overwrite=args.overwrite,
+                                output_rate=output_rate)
         prepare = functools.partial(prepare_resynthesis, vocoder=vocoder, device=device)
-    return _batched(job, vocoder, prepare, count_option(args, "--batch-size"), chunk, args.overwrite)
+    return _batched(job, vocoder, prepare, count_option(args, "--batch-size"), chunk, args.overwrite, output_rate)
 
 
 def _prepare_synthesis(source: Path, target: Path, *, prepare, **options):
     return prepare(source, **options)  # synthesis needs no output to prepare: the same signature as resynthesis
 
 
-def _batched(job, vocoder, prepare, batch_size: int, chunk, overwrite: bool):
+def _batched(job, vocoder, prepare, batch_size: int, chunk, overwrite: bool, output_rate):
     """Jobs with cross-file batching when asked for and exact for this vocoder, else one by one with a note."""
     from melwave.cli.batch import Jobs
 
@@ -219,7 +222,8 @@ def _batched(job, vocoder, prepare, batch_size: int, chunk, overwrite: bool):
     if reason is not None:
         return Jobs(job, notes=(f"--batch-size {batch_size}: vocoder '{vocoder.name}' cannot batch exactly ({reason}); "
                                 f"vocoding one file at a time",))
-    group = BatchedVocoding(vocoder, prepare, batch_size=batch_size, chunk_seconds=chunk, overwrite=overwrite)
+    group = BatchedVocoding(vocoder, prepare, batch_size=batch_size, chunk_seconds=chunk, overwrite=overwrite,
+                            output_rate=output_rate)
     return Jobs(job, group, batch_size * GROUP_BATCHES)
 
 
@@ -227,7 +231,7 @@ def _run(args: argparse.Namespace, mode: str) -> int:
     from melwave.audio.io import AUDIO_EXTENSIONS
     from melwave.audio.melfile import MEL_EXTENSIONS
     from melwave.cli.batch import BatchReport, run_batch
-    from melwave.inference.pipeline import mode_for
+    from melwave.inference.pipeline import OutputRate, mode_for
     from melwave.inference.sharding import resolve_shard
 
     shard, shard_notes = resolve_shard(getattr(args, "shard", None))
@@ -242,10 +246,17 @@ def _run(args: argparse.Namespace, mode: str) -> int:
         "resynth": (AUDIO_EXTENSIONS, ".wav"),
         "run": (AUDIO_EXTENSIONS + MEL_EXTENSIONS, ".wav"),
     }[mode]
+    OutputRate.parse(getattr(args, "output_rate", None))  # a bad value is an error now, not per file
+    chosen = getattr(args, "mode", None) if mode == "run" else None
+    if chosen == "analyze":
+        suffix = ".pt"
     units = _units(args, extensions, suffix, shard)
     runnable = [u.pair for u in units if u.pair is not None]
     if mode == "run" and runnable:  # from the whole batch: every shard runs the same mode
-        mode = mode_for([p for p, _ in runnable], [o for _, o in runnable])
+        mode = chosen or mode_for([p for p, _ in runnable], [o for _, o in runnable])
+        if chosen is None and len(args.output) == 1 and not Path(args.output[0]).suffix:
+            print(f"melwave: note: -o {args.output[0]} is a folder: running {mode} (from the inputs' extensions; "
+                  f"--mode analyze|synthesize|resynth chooses)", file=sys.stderr)
     mine = [u for u in units if shard.owns(u.key)]
     record = _manifest(args, mode, shard, jobs, units, mine)
     try:
@@ -345,8 +356,18 @@ def register(commands: argparse._SubParsersAction) -> None:
         _common(parser)
         _mel_options(parser)
         _chunk_option(parser)
+        parser.add_argument("--output-rate", metavar="model|input|HZ", default="model",
+                            help="sample rate of the written audio: the vocoder's (model, default), the input file's "
+                                 "(input; resynthesis only) or a number of Hz; resampled with soxr")
         if mode != "run":
             _batch_size_option(parser)
+        else:
+            parser.add_argument("--mode", choices=("analyze", "synthesize", "resynth"),
+                                help="what to do, instead of telling it from the extensions (needed when -o is one "
+                                     "folder: audio into a folder is resynthesized unless --mode analyze)")
+            # Only vocoding needs a model: an analysis takes its mel settings from --mel-preset/
+            # --mel-config, or from -m when it is given.
+            parser.set_defaults(model=None)
         if reads_mels:
             _resample_option(parser)
         parser.set_defaults(func=functools.partial(_run, mode=mode))

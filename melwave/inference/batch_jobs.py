@@ -1,8 +1,8 @@
 """`synthesize` / `resynth` over a group of files with one batched vocoder pass (`--batch-size`).
 
 `BatchedVocoding(pairs)` does for each (input, output) what `pipeline.synthesize_file` or
-`pipeline.resynth_file` does (the `prepare_*` functions below are their first halves: read and
-check the mel), but vocodes the mels that fit in one chunk together (`batching.vocode_batch`,
+`pipeline.resynth_file` does (their first halves, `pipeline.prepare_*`, read and check the mel),
+but vocodes the mels that fit in one chunk together (`batching.vocode_batch`,
 equal to one-by-one within float rounding). A mel longer than one chunk is vocoded alone
 through `pipeline.vocode`, as one-by-one does, and written at once, so a group holds at most
 its size in one-chunk mels. Each file's failure is its own: the result list holds, per pair,
@@ -20,15 +20,13 @@ import torch
 from torch import Tensor
 
 from melwave.audio.config import MelConfig
-from melwave.audio.io import save_audio
-from melwave.audio.melfile import MEL_EXTENSIONS, load_mel
 from melwave.errors import MelwaveError
 from melwave.inference.batching import vocode_batch
-from melwave.inference.pipeline import VocoderFor, chunk_frames_for, mel_of_file, vocode
+from melwave.inference.pipeline import OutputRate, chunk_frames_for, vocode, write_wave
 from melwave.models.base import Vocoder
 
-# (input, output) -> (vocoder, (n_mels, frames) mel, its config, notes)
-Prepare = Callable[[Path, Path], tuple[Vocoder, Tensor, MelConfig, list[str]]]
+# (input, output) -> (vocoder, (n_mels, frames) mel, its config, notes, the input's audio rate or None)
+Prepare = Callable[[Path, Path], tuple[Vocoder, Tensor, MelConfig, list[str], "int | None"]]
 
 
 @dataclass(frozen=True)
@@ -40,53 +38,30 @@ class Done:
     seconds: float | None = None
 
 
-def prepare_synthesis(source: Path, vocoders: VocoderFor, *, npy_config: MelConfig | None, trust_file: bool,
-                      resample_mel: bool) -> tuple[Vocoder, Tensor, MelConfig, list[str]]:
-    """`synthesize_file` up to vocoding: read the mel, pick the vocoder, convert it if asked."""
-    if source.suffix not in MEL_EXTENSIONS:
-        raise MelwaveError(f"{source}: synthesis reads {' or '.join(MEL_EXTENSIONS)} mel files, not {source.suffix or 'extensionless'} files")
-    melfile = load_mel(source, npy_config if source.suffix == ".npy" else None, trust_file=trust_file)
-    vocoder = vocoders(melfile.config)
-    mel, config, notes = melfile.mel, melfile.config, []
-    if resample_mel and config != vocoder.mel_config:
-        from melwave.audio.mel_convert import convert_mel, same_framing
-
-        how = "re-projected its filterbank" if same_framing(config, vocoder.mel_config) else "re-analysed a Griffin-Lim rendering"
-        notes.append(f"converted the mel to the vocoder's config ({how}; differing: {', '.join(config.diff(vocoder.mel_config))})")
-        mel, config = convert_mel(mel.to(vocoder.device), config, vocoder.mel_config), vocoder.mel_config
-    return vocoder, mel, config, notes
-
-
-def prepare_resynthesis(source: Path, target: Path, vocoder: Vocoder, *, device: str) -> tuple[Vocoder, Tensor, MelConfig, list[str]]:
-    """`resynth_file` up to vocoding: the output type checked, the audio analysed."""
-    if target.suffix.lower() not in (".wav", ".flac"):
-        raise MelwaveError(f"{target}: resynthesis writes .wav or .flac files")
-    mel, _, notes = mel_of_file(source, vocoder.mel_config, device)
-    return vocoder, mel, vocoder.mel_config, list(notes)
-
-
 @dataclass
 class _Pending:
     index: int
     mel: Tensor
     notes: list[str]
     seconds: float
+    input_rate: int | None = None
 
 
 class BatchedVocoding:
     """A group job for `melwave.cli.batch.run_batch`: pairs -> [Done | Exception] in order."""
 
     def __init__(self, vocoder: Vocoder, prepare: Prepare, *, batch_size: int, chunk_seconds: float | None,
-                 overwrite: bool):
+                 overwrite: bool, output_rate: OutputRate = OutputRate()):
         self.vocoder, self.prepare, self.batch_size = vocoder, prepare, batch_size
-        self.chunk_seconds, self.overwrite = chunk_seconds, overwrite
+        self.chunk_seconds, self.overwrite, self.output_rate = chunk_seconds, overwrite, output_rate
         self.chunk_frames = chunk_frames_for(vocoder.mel_config, chunk_seconds)
 
-    def _write(self, source: Path, target: Path, wave: Tensor) -> float:
+    def _write(self, source: Path, target: Path, wave: Tensor, input_rate: int | None, notes: list[str]) -> float:
         wave = wave.detach().float().cpu()
         if not torch.isfinite(wave).all():  # as `pipeline.vocode` refuses it
             raise MelwaveError(f"{source}: vocoder '{self.vocoder.name}' produced NaN/Inf samples")
-        save_audio(target, wave.numpy(), self.vocoder.sample_rate, overwrite=self.overwrite)
+        notes += write_wave(target, wave, self.vocoder.sample_rate, output_rate=self.output_rate, input_rate=input_rate,
+                            overwrite=self.overwrite)
         return len(wave) / self.vocoder.sample_rate
 
     def __call__(self, pairs: Sequence[tuple[Path, Path]]) -> list[Done | Exception]:
@@ -95,13 +70,13 @@ class BatchedVocoding:
         for index, (source, target) in enumerate(pairs):
             start = time.perf_counter()
             try:
-                vocoder, mel, config, notes = self.prepare(source, target)
+                vocoder, mel, config, notes, input_rate = self.prepare(source, target)
                 mel = vocoder.check_mel(mel.to(vocoder.device), config, source=str(source))[0]
                 if vocoder is self.vocoder and (self.chunk_frames is None or mel.shape[-1] <= self.chunk_frames):
-                    pending.append(_Pending(index, mel, notes, time.perf_counter() - start))
+                    pending.append(_Pending(index, mel, notes, time.perf_counter() - start, input_rate))
                     continue
                 wave = vocode(vocoder, mel, config, source=str(source), chunk_seconds=self.chunk_seconds)
-                seconds = self._write(source, target, wave)
+                seconds = self._write(source, target, wave, input_rate, notes)
                 results[index] = Done(tuple(notes), seconds, time.perf_counter() - start)
             except Exception as err:  # noqa: BLE001 - this file's failure, reported on its own line
                 results[index] = err
@@ -130,7 +105,7 @@ class BatchedVocoding:
                 continue
             begin = time.perf_counter()
             try:
-                seconds = self._write(source, target, wave)
+                seconds = self._write(source, target, wave, item.input_rate, item.notes)
             except Exception as err:  # noqa: BLE001
                 results[item.index] = err
                 continue

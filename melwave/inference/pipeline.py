@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from melwave.audio.config import MelConfig
 from melwave.audio.features import MelExtractor
-from melwave.audio.io import AUDIO_EXTENSIONS, load_audio, save_audio
+from melwave.audio.io import AUDIO_EXTENSIONS, load_audio, resample, save_audio
 from melwave.audio.melfile import MEL_EXTENSIONS, MelFile, load_mel, save_mel
 from melwave.errors import AudioError, MelwaveError
 from melwave.models.base import Vocoder
@@ -26,13 +27,59 @@ def chunk_frames_for(cfg: MelConfig, seconds: float | None) -> int | None:
 
 def mel_of_file(path: Path, cfg: MelConfig, device: str | torch.device = "cpu") -> tuple[torch.Tensor, float, list[str]]:
     """Decode, down-mix, resample and analyse one file. Returns ((n_mels, frames) mel, seconds, notes)."""
+    mel, audio = _analysed(path, cfg, device)
+    return mel, audio.duration, audio.notes
+
+
+def _analysed(path: Path, cfg: MelConfig, device: str | torch.device):
     audio = load_audio(path, cfg.sample_rate)
     if len(audio.wave) < cfg.min_samples():
         raise AudioError(f"{path}: audio is {len(audio.wave)} samples ({audio.duration * 1000:.1f} ms) at {cfg.sample_rate} Hz, "
                          f"shorter than the {cfg.min_samples()} this mel config needs")
     wave = torch.from_numpy(audio.wave).to(device)
-    mel = MelExtractor(cfg).to(device)(wave)
-    return mel, audio.duration, audio.notes
+    return MelExtractor(cfg).to(device)(wave), audio
+
+
+@dataclass(frozen=True)
+class OutputRate:
+    """The sample rate outputs are written at: the vocoder's ("model", the default), the input
+    file's ("input": resynthesis only; a mel file does not say what rate its audio had), or a
+    number of Hz. Parsed from --output-rate."""
+
+    rule: str = "model"
+    hz: int | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> "OutputRate":
+        if text in (None, "", "model"):
+            return cls()
+        if text == "input":
+            return cls("input")
+        if text.isdigit() and 1000 <= int(text) <= 768_000:
+            return cls("hz", int(text))
+        raise MelwaveError(f"--output-rate {text!r}: expected model, input, or a sample rate in Hz (1000-768000)")
+
+    def rate(self, vocoder_rate: int, input_rate: int | None) -> int:
+        if self.rule == "input":
+            if input_rate is None:
+                raise MelwaveError("--output-rate input: the input is a mel file, which does not record its audio's "
+                                   "sample rate; give a rate in Hz or leave it at model")
+            return input_rate
+        return self.hz if self.rule == "hz" else vocoder_rate
+
+
+def write_wave(target: Path, wave: torch.Tensor, vocoder_rate: int, *, output_rate: OutputRate = OutputRate(),
+               input_rate: int | None = None, overwrite: bool = False) -> list[str]:
+    """Save a vocoded (T,) wave at the rate `output_rate` picks (resampled with soxr when it is
+    not the vocoder's); returns the notes to show."""
+    rate = output_rate.rate(vocoder_rate, input_rate)
+    data = wave.numpy()
+    notes = []
+    if rate != vocoder_rate:
+        data = resample(data, vocoder_rate, rate)
+        notes.append(f"output resampled {vocoder_rate} Hz -> {rate} Hz")
+    save_audio(target, data, rate, overwrite=overwrite)
+    return notes
 
 
 class VocoderFor:
@@ -79,9 +126,10 @@ def analyze_file(source: Path, target: Path, cfg: MelConfig, *, device: str = "c
     return notes
 
 
-def synthesize_file(source: Path, target: Path, vocoders: VocoderFor, *, npy_config: MelConfig | None = None,
-                    chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS, overwrite: bool = False,
-                    trust_file: bool = False, resample_mel: bool = False) -> list[str]:
+def prepare_synthesis(source: Path, vocoders: VocoderFor, *, npy_config: MelConfig | None, trust_file: bool,
+                      resample_mel: bool) -> tuple[Vocoder, torch.Tensor, MelConfig, list[str], None]:
+    """Synthesis up to vocoding: read the mel, pick the vocoder, convert the mel if asked. The last
+    value (the input's audio rate) is None: a mel file does not record it."""
     if source.suffix not in MEL_EXTENSIONS:
         raise MelwaveError(f"{source}: synthesis reads {' or '.join(MEL_EXTENSIONS)} mel files, not {source.suffix or 'extensionless'} files")
     melfile = load_mel(source, npy_config if source.suffix == ".npy" else None, trust_file=trust_file)
@@ -93,19 +141,35 @@ def synthesize_file(source: Path, target: Path, vocoders: VocoderFor, *, npy_con
         how = "re-projected its filterbank" if same_framing(config, vocoder.mel_config) else "re-analysed a Griffin-Lim rendering"
         notes.append(f"converted the mel to the vocoder's config ({how}; differing: {', '.join(config.diff(vocoder.mel_config))})")
         mel, config = convert_mel(mel.to(vocoder.device), config, vocoder.mel_config), vocoder.mel_config
+    return vocoder, mel, config, notes, None
+
+
+def prepare_resynthesis(source: Path, target: Path, vocoder: Vocoder, *,
+                        device: str) -> tuple[Vocoder, torch.Tensor, MelConfig, list[str], int]:
+    """Resynthesis up to vocoding: the output type checked, the audio analysed. The last value is
+    the input file's own sample rate (for --output-rate input)."""
+    if target.suffix.lower() not in (".wav", ".flac"):
+        raise MelwaveError(f"{target}: resynthesis writes .wav or .flac files")
+    mel, audio = _analysed(source, vocoder.mel_config, device)
+    return vocoder, mel, vocoder.mel_config, list(audio.notes), audio.source_rate
+
+
+def synthesize_file(source: Path, target: Path, vocoders: VocoderFor, *, npy_config: MelConfig | None = None,
+                    chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS, overwrite: bool = False,
+                    trust_file: bool = False, resample_mel: bool = False, output_rate: OutputRate = OutputRate()) -> list[str]:
+    vocoder, mel, config, notes, _ = prepare_synthesis(source, vocoders, npy_config=npy_config, trust_file=trust_file,
+                                                       resample_mel=resample_mel)
     wave = vocode(vocoder, mel, config, source=str(source), chunk_seconds=chunk_seconds)
-    save_audio(target, wave.numpy(), vocoder.sample_rate, overwrite=overwrite)
-    return notes
+    return notes + write_wave(target, wave, vocoder.sample_rate, output_rate=output_rate, overwrite=overwrite)
 
 
 def resynth_file(source: Path, target: Path, vocoder: Vocoder, *, device: str = "cpu",
-                 chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS, overwrite: bool = False) -> list[str]:
-    if target.suffix.lower() not in (".wav", ".flac"):
-        raise MelwaveError(f"{target}: resynthesis writes .wav or .flac files")
-    mel, _, notes = mel_of_file(source, vocoder.mel_config, device)
-    wave = vocode(vocoder, mel, vocoder.mel_config, source=str(source), chunk_seconds=chunk_seconds)
-    save_audio(target, wave.numpy(), vocoder.sample_rate, overwrite=overwrite)
-    return notes
+                 chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS, overwrite: bool = False,
+                 output_rate: OutputRate = OutputRate()) -> list[str]:
+    vocoder, mel, config, notes, input_rate = prepare_resynthesis(source, target, vocoder, device=device)
+    wave = vocode(vocoder, mel, config, source=str(source), chunk_seconds=chunk_seconds)
+    return notes + write_wave(target, wave, vocoder.sample_rate, output_rate=output_rate, input_rate=input_rate,
+                              overwrite=overwrite)
 
 
 def mode_for(inputs: list[Path], outputs: list[Path]) -> str:
