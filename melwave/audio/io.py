@@ -60,6 +60,18 @@ def _read(path: Path) -> tuple[np.ndarray, int]:
         raise AudioError(f"{path}: cannot decode audio: corrupt, truncated or not a supported format ({message})") from None
 
 
+def find_files(root: str | Path, extensions: tuple[str, ...] = AUDIO_EXTENSIONS) -> list[Path]:
+    """The one folder scan: every file under `root` (recursively) whose suffix is one of
+    `extensions` (case-insensitive), sorted, skipping hidden files and everything inside hidden
+    folders (`.git`, `.ipynb_checkpoints`, macOS `._` resource forks), so training, evaluation and
+    the batch commands see the same files in the same folder."""
+    root = Path(root)
+    wanted = tuple(e.lower() for e in extensions)
+    return sorted(p for p in root.rglob("*")
+                  if p.suffix.lower() in wanted and not any(part.startswith(".") for part in p.relative_to(root).parts)
+                  and p.is_file())
+
+
 def resample(wave: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
     """(T,) or (T, C) float32 resampled with soxr's high-quality filter."""
     if source_rate == target_rate:

@@ -136,7 +136,9 @@ def expand_inputs(specs: Sequence[str], extensions: Sequence[str]) -> tuple[list
             root = _glob_root(spec)
             items.extend(Item(p, root) for p in found)
         elif kind == "dir":
-            found = sorted(p for p in path.rglob("*") if wanted(p))
+            from melwave.audio.io import find_files  # the one folder scan (hidden files and folders skipped)
+
+            found = [p for p in find_files(path, suffixes) if _kind(p) == "file"]
             if not found:
                 problems.append((spec, f"folder holds no {'/'.join(suffixes)} files"))
             items.extend(Item(p, path) for p in found)

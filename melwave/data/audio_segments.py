@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from melwave.audio.io import AUDIO_EXTENSIONS, load_audio
+from melwave.audio.io import AUDIO_EXTENSIONS, find_files, load_audio
 from melwave.errors import AudioError
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def find_audio_files(root: str | Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         raise AudioError(f"{root}: not a directory (expected a folder of audio files)")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    files = find_files(root)
     if not files:
         raise AudioError(f"{root}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS)}, recursively)")
     return files

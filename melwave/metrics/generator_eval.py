@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from melwave.audio.config import PRESETS, MelConfig
 from melwave.audio.features import compress
-from melwave.audio.io import AUDIO_EXTENSIONS, load_audio
+from melwave.audio.io import AUDIO_EXTENSIONS, find_files, load_audio
 from melwave.audio.melfile import MEL_EXTENSIONS, load_mel
 from melwave.data.holdout import matches
 from melwave.data.labelled import read_labels_csv
@@ -83,10 +83,8 @@ def scan_set(root: str | Path) -> list[SetItem]:
     if not root.is_dir():
         raise MelwaveError(f"{root}: not a folder")
     items: dict[Path, SetItem] = {}
-    for path in sorted(root.rglob("*")):
+    for path in find_files(root, AUDIO_EXTENSIONS + MEL_EXTENSIONS):
         suffix = path.suffix.lower()
-        if not path.is_file() or path.name.startswith(".") or suffix not in AUDIO_EXTENSIONS + MEL_EXTENSIONS:
-            continue
         item = items.setdefault(path.with_suffix(""), SetItem(path.with_suffix("")))
         if suffix in MEL_EXTENSIONS:
             item.mel_file = item.mel_file or path

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from melwave.audio.io import AUDIO_EXTENSIONS, load_audio, resample
+from melwave.audio.io import AUDIO_EXTENSIONS, find_files, load_audio, resample
 from melwave.errors import AudioError, MelwaveError
 from melwave.metrics.pairs import DNSMOS_METRICS, METRIC_NOTES, OPTIONAL_METRICS, PAIR_METRICS, pair_metrics
 from melwave.metrics.report import Entry, HtmlReport, Table
@@ -55,7 +55,7 @@ def find_audio(root: str | Path, *, limit: int | None = None) -> list[Path]:
         return [root]
     if not root.is_dir():
         raise MelwaveError(f"{root}: no such folder")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith("."))
+    files = find_files(root)
     if not files:
         raise MelwaveError(f"{root}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) found")
     return files[:limit] if limit else files

@@ -216,3 +216,13 @@ def test_gpu_matches_cpu(name):
     cpu = MelExtractor(cfg)(wave)
     gpu = MelExtractor(cfg).cuda()(wave.cuda()).cpu()
     torch.testing.assert_close(gpu, cpu, rtol=1e-4, atol=TOLERANCE[cfg.compression])
+
+
+def test_the_one_folder_scan_skips_hidden_files_and_folders(tmp_path):
+    from melwave.audio.io import find_files
+
+    for name in ("a.wav", "sub/b.FLAC", ".hidden.wav", ".git/c.wav", "sub/._d.wav", "sub/.cache/e.wav", "notes.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.relative_to(tmp_path).as_posix() for p in find_files(tmp_path)] == ["a.wav", "sub/b.FLAC"]
+    assert [p.name for p in find_files(tmp_path, (".txt",))] == ["notes.txt"]
