@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from melwave.cli.synthesis import _explicit_mel_config, _mel_options
+from melwave.cli.options import explicit_mel_config, mel_options, trust_file_option
 
 # torch and the models are imported inside the commands: `melwave --help` must not pay for them.
 
@@ -25,7 +25,7 @@ def _convert(args: argparse.Namespace) -> int:
         return 0
 
     out, vocoder = convert_vocoder(args.source, args.output, overwrite=args.overwrite, trust_file=args.trust_file,
-                                   mel_config=_explicit_mel_config(args), half=args.half,
+                                   mel_config=explicit_mel_config(args), half=args.half,
                                    allow_nonfinite=args.allow_nonfinite)
     origin = (getattr(vocoder, "provenance", None) or {}).get("layout", "melwave")
     print(f"melwave: wrote {out} ({vocoder.family}, {parameter_count(vocoder):,} parameters, "
@@ -38,7 +38,7 @@ def _export(args: argparse.Namespace) -> int:
     from melwave.models.io.load import load_vocoder
 
     check_output(args.output, overwrite=args.overwrite, opset=args.opset)  # before seconds of loading
-    vocoder = load_vocoder(args.model, mel_config=_explicit_mel_config(args), trust_file=args.trust_file)
+    vocoder = load_vocoder(args.model, mel_config=explicit_mel_config(args), trust_file=args.trust_file)
     out = export_onnx(vocoder, args.output, overwrite=args.overwrite, opset=args.opset, source=args.model,
                       spectral_convs=not args.direct_convs)
     print(f"melwave: wrote {out} ({vocoder.family}, opset {args.opset}; input mel (batch, {vocoder.mel_config.n_mels}, frames), "
@@ -56,12 +56,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     convert.add_argument("--half", action="store_true", help="store float32 weights as float16 (half the size)")
     convert.add_argument("--allow-nonfinite", action="store_true",
                          help="store weights with NaN/Inf values (refused by default: such a model outputs NaN)")
-    convert.add_argument("--trust-file", action="store_true",
-                         help="allow legacy checkpoints that need full unpickling (this can run code from the file)")
+    trust_file_option(convert)
     convert.add_argument("--source-config", default=None, metavar="YAML",
                          help="SOURCE is a DeepMelSpectrogramGenerator checkpoint and this its YAML config: store "
                               "its generator as a melwave cwgan model")
-    _mel_options(convert)
+    mel_options(convert)
     convert.set_defaults(func=_convert)
 
     export = commands.add_parser("export", help="export a vocoder to ONNX: mel (batch, n_mels, frames) -> wave (batch, samples)")
@@ -74,7 +73,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--direct-convs", action="store_true",
                         help="keep wide convolutions direct instead of overlap-save in the frequency domain "
                              "(HiFi-GAN V1: slower; sums in torch's order)")
-    export.add_argument("--trust-file", action="store_true",
-                        help="allow legacy checkpoints that need full unpickling (this can run code from the file)")
-    _mel_options(export)
+    trust_file_option(export)
+    mel_options(export)
     export.set_defaults(func=_export)

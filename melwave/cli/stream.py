@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Iterator
 
+from melwave.cli.options import trust_file_option
 from melwave.cli.synthesis import DEFAULT_MODEL, resolve_device
 from melwave.errors import MelwaveError
 
@@ -119,6 +120,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--pcm", choices=("f32", "s16"), default="f32", help="output samples: float32 (default) or signed 16-bit, little-endian")
     parser.add_argument("--seed", type=int, default=0, help="noise seed of noise-driven vocoders (Parallel WaveGAN)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
-    parser.add_argument("--trust-file", action="store_true",
-                        help="allow legacy mel/checkpoint files that need full unpickling (this can run code from the file)")
+    trust_file_option(parser)
     parser.set_defaults(func=_stream)

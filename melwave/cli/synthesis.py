@@ -15,7 +15,8 @@ import os
 import sys
 from pathlib import Path
 
-from melwave.audio.config import PRESETS, MelConfig, get_preset
+from melwave.audio.config import PRESETS
+from melwave.cli.options import explicit_mel_config, mel_options, trust_file_option
 from melwave.errors import MelwaveError
 from melwave.models.io.load import BACKENDS
 from melwave.models.io.registry import available_vocoders
@@ -68,8 +69,7 @@ def _common(parser: argparse.ArgumentParser, *, model: bool = True) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
     parser.add_argument("--skip-existing", action="store_true", help="leave outputs that exist (resume a batch)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--trust-file", action="store_true",
-                        help="allow legacy mel/checkpoint files that need full unpickling (this can run code from the file)")
+    trust_file_option(parser)
     scale_options(parser)
 
 
@@ -103,11 +103,6 @@ def count_option(args: argparse.Namespace, name: str) -> int:
     return int(text)
 
 
-def _mel_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mel-preset", choices=sorted(PRESETS), help="mel settings by preset name")
-    parser.add_argument("--mel-config", type=Path, help="mel settings from a YAML file of MelConfig fields")
-
-
 def _resample_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resample-mel", action="store_true",
                         help="convert mels made under another mel config to the vocoder's (lossy) instead of refusing them")
@@ -117,16 +112,6 @@ def _chunk_option(parser: argparse.ArgumentParser) -> None:
     # default None = melwave.inference.pipeline.DEFAULT_CHUNK_SECONDS, resolved in `build_jobs` (the pipeline imports torch).
     parser.add_argument("--chunk-seconds", type=float, default=None,
                         help="vocode long inputs in overlapping chunks of this length (default 5; 0 = whole file)")
-
-
-def _explicit_mel_config(args: argparse.Namespace) -> MelConfig | None:
-    if getattr(args, "mel_preset", None) and getattr(args, "mel_config", None):
-        raise MelwaveError("give --mel-preset or --mel-config, not both")
-    if getattr(args, "mel_preset", None):
-        return get_preset(args.mel_preset)
-    if getattr(args, "mel_config", None):
-        return MelConfig.load(args.mel_config)
-    return None
 
 
 def _finish(report, shard=None) -> int:
@@ -175,7 +160,7 @@ def build_jobs(args: argparse.Namespace, mode: str, device: str):
     # A mel config the user gave (--mel-preset/--mel-config) is passed to load_vocoder as explicit:
     # a trained vocoder made for another one is an error naming the fields, never silently used
     # instead. Without one, the vocoder's own config is used (None is not a config).
-    explicit = _explicit_mel_config(args)
+    explicit = explicit_mel_config(args)
     if mode == "analyze":
         cfg = explicit or PRESETS["hifigan-22k"]
         if getattr(args, "model", None):
@@ -342,7 +327,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     analyze = commands.add_parser("analyze", help="audio -> mel files (.pt with config, or bare .npy)")
     _common(analyze, model=False)
     analyze.add_argument("-m", "--model", default=None, help="take the mel settings from this vocoder (default: hifigan-22k preset)")
-    _mel_options(analyze)
+    mel_options(analyze)
     analyze.add_argument("--format", choices=("pt", "npy"), default="pt", help="file type when -o is a folder")
     analyze.set_defaults(func=functools.partial(_run, mode="analyze"))
 
@@ -354,7 +339,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     for mode, description, reads_mels in vocoding:
         parser = commands.add_parser(mode, help=description)
         _common(parser)
-        _mel_options(parser)
+        mel_options(parser)
         _chunk_option(parser)
         parser.add_argument("--output-rate", metavar="model|input|HZ", default="model",
                             help="sample rate of the written audio: the vocoder's (model, default), the input file's "
