@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from melwave.audio.config import PRESETS
-from melwave.audio.griffinlim import griffin_lim, spectral_convergence
+from melwave.audio.phase_retrieval import griffin_lim, spectral_convergence
 
 
 def signal(sample_rate: int, seconds: float) -> np.ndarray:

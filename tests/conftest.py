@@ -7,23 +7,10 @@ import os
 import numpy as np
 import pytest
 import soundfile as sf
+from testsignals import harmonic_signal  # noqa: F401 (tests import it from conftest too)
 
 # Two cores are shared by everything on the test machine; oversubscription only slows tests down.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
-
-
-def harmonic_signal(seconds: float = 1.5, sr: int = 22050, f0: float = 140.0, seed: int = 0) -> np.ndarray:
-    """A voiced, vibrato'd harmonic tone with a noise burst: enough spectral structure to test vocoders."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sr)) / sr
-    pitch = f0 * (1 + 0.05 * np.sin(2 * np.pi * 3 * t))
-    phase = 2 * np.pi * np.cumsum(pitch) / sr
-    wave = sum(np.sin(k * phase) / k for k in range(1, 12))
-    envelope = np.minimum(1, 8 * t) * np.minimum(1, 8 * (seconds - t))
-    wave = wave * envelope
-    burst = slice(int(0.4 * len(t)), int(0.47 * len(t)))
-    wave[burst] += rng.normal(0, 0.5, burst.stop - burst.start)
-    return (0.3 * wave / np.abs(wave).max()).astype(np.float32)
 
 
 @pytest.fixture

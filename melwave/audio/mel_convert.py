@@ -18,7 +18,7 @@ from torch import Tensor
 
 from melwave.audio.config import MelConfig
 from melwave.audio.features import MelExtractor, compress, mel_basis
-from melwave.audio.griffinlim import mel_to_linear
+from melwave.audio.phase_retrieval import mel_to_linear
 
 FRAMING_FIELDS = ("sample_rate", "n_fft", "win_length", "hop_length", "padding", "pad_mode")
 
@@ -45,7 +45,7 @@ def convert_mel(mel: Tensor, source: MelConfig, target: MelConfig) -> Tensor:
         spectrum = magnitude.pow(2) if target.power == 2.0 else magnitude
         result = compress(mel_basis(target).to(mel.device) @ spectrum, target)
     else:
-        from melwave.audio.griffinlim import griffin_lim
+        from melwave.audio.phase_retrieval import griffin_lim
         from melwave.audio.io import resample
 
         # What the `griffinlim` vocoder does with its defaults (NNLS inversion, 32 fast iterations

@@ -14,7 +14,7 @@ loudest known bin outwards, by the trapezoidal rule: from a bin of frame t − 1
 frame t, and along frame t to its neighbouring bins. Bins below `tolerance` × the loudest bin of
 the two frames are noise-like: they get a random phase (seeded, one draw per frame).
 
-Synthesis is Griffin-Lim's (`melwave.audio.griffinlim`): the same window, overlap-add, division by
+Synthesis is Griffin-Lim's (`melwave.audio.phase_retrieval`): the same window, overlap-add, division by
 the summed squared windows and crop to the frames' F·hop samples. A sample is final once every
 frame overlapping it has its phase: `lookahead_frames` after its own frame.
 """
@@ -30,7 +30,7 @@ from torch import Tensor
 
 from melwave.audio.config import MelConfig
 from melwave.errors import MelFileError, MelwaveError
-from melwave.audio.griffinlim import _window, mel_to_linear
+from melwave.audio.phase_retrieval import _window, mel_to_linear
 
 HANN_LAMBDA = 0.25645  # λ / win_length² of the Gaussian a Hann window is treated as
 ENVELOPE_FLOOR = 1e-3  # griffinlim.floor_envelope's, relative to the summed squared windows' steady maximum

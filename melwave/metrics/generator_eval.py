@@ -315,7 +315,7 @@ def evaluate_generator(real_dir: str | Path, fake_dir: str | Path, *, mel_config
 
     real_waves = fake_waves = None
     if vocoder is not None:
-        real_waves, fake_waves = vocode(vocoder, real_mels, cfg), vocode(vocoder, fake_mels, cfg)
+        real_waves, fake_waves = vocode_set(vocoder, real_mels, cfg), vocode_set(vocoder, fake_mels, cfg)
 
     fad = None
     if embedding is not None and vocoder is not None:
@@ -405,8 +405,10 @@ def _novelty(scores: dict, notes: dict, raw_real: np.ndarray, raw_fake: np.ndarr
                                   "to each other (~1: as new as the data; << 1: near-copies)")
 
 
-def vocode(vocoder, mels: list[torch.Tensor], cfg: MelConfig, batch_size: int = 32) -> list[np.ndarray]:
-    """(n_mels, frames) mels in `cfg` units -> waveforms at cfg.sample_rate through `vocoder`."""
+def vocode_set(vocoder, mels: list[torch.Tensor], cfg: MelConfig, batch_size: int = 32) -> list[np.ndarray]:
+    """A set of equal-length (n_mels, frames) mels in `cfg` units (`fit_frames` made them so) ->
+    waveforms at cfg.sample_rate through `vocoder`, `batch_size` at a time: one file's checked,
+    chunked vocoding is `melwave.inference.pipeline.vocode`."""
     waves: list[np.ndarray] = []
     for start in range(0, len(mels), batch_size):
         batch = torch.stack(mels[start:start + batch_size]).to(vocoder.device)

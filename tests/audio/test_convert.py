@@ -9,7 +9,7 @@ import torch
 from melwave.audio.config import PRESETS
 from melwave.audio.mel_convert import convert_mel, same_framing
 from melwave.audio.features import MelExtractor
-from melwave.utils.signals import speech_like
+from testsignals import speech_like
 
 TARGET = PRESETS["hifigan-22k"]
 

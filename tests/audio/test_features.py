@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from melwave.audio.config import PRESETS, MelConfig
 from melwave.audio.features import MelExtractor, compress, decompress, mel_basis, mel_spectrogram
 from melwave.errors import AudioTooShortError, MelwaveError
-from melwave.utils.signals import chirp_mix
+from testsignals import chirp_mix
 from source_references import tf_mel_weight_matrix
 
 

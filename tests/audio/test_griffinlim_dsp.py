@@ -9,8 +9,8 @@ import torch
 
 from melwave.audio.config import PRESETS
 from melwave.audio.features import MelExtractor, mel_basis, decompress
-from melwave.audio.griffinlim import griffin_lim, mel_to_linear, spectral_convergence
-from melwave.utils.signals import chirp_mix
+from melwave.audio.phase_retrieval import griffin_lim, mel_to_linear, spectral_convergence
+from testsignals import chirp_mix
 
 # Center/constant framing is the one librosa's griffinlim also uses, so both see the same problem.
 CENTER = PRESETS["hifigan-22k"].replace(padding="center", pad_mode="constant")

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import harmonic_signal
+from testsignals import harmonic_signal
 from melwave.audio.config import PRESETS
 from melwave.audio.features import mel_spectrogram, stft
-from melwave.audio.griffinlim import spectral_convergence
+from melwave.audio.phase_retrieval import spectral_convergence
 from melwave.audio.rtpghi import RTPGHIStream, rtpghi
 from melwave.errors import MelFileError, MelwaveError
 

@@ -15,7 +15,7 @@ from source_references import keras_tutorial_mel, tf_mel_weight_matrix, torchaud
 
 from melwave.audio.config import PRESETS
 from melwave.audio.features import MelExtractor, compress, decompress, mel_basis, mel_spectrogram
-from melwave.utils.signals import chirp_mix
+from testsignals import chirp_mix
 
 GOLDEN_TF = Path(__file__).parent / "data" / "melgan-keras-mel.npz"
 

@@ -17,7 +17,7 @@ from melwave.audio.config import PRESETS
 from melwave.audio.melfile import MelFile, save_mel
 from melwave.models.io.model_file import save_model
 from melwave.models.vocoders.melgan import MELGAN_CONFIGS, MelGAN
-from melwave.utils.signals import speech_like
+from testsignals import speech_like
 
 TIMEOUT = 120  # seconds: importing torch in a fresh interpreter on a loaded 2-core machine
 

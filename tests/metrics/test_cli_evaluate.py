@@ -14,7 +14,7 @@ import soundfile as sf
 import torch
 from torch import nn
 
-from conftest import speechlike
+from testsignals import speechlike
 from melwave.audio.config import PRESETS
 from melwave.audio.features import mel_spectrogram
 from melwave.audio.melfile import MelFile, save_mel

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import speechlike
+from testsignals import speechlike
 from melwave.audio.config import PRESETS
 from melwave.errors import MelwaveError
 from melwave.metrics.pairs import embedding_distance

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import speechlike
+from testsignals import speechlike
 from melwave.audio.io import resample
 from melwave.metrics import speech
 from melwave.metrics.pairs import PAIR_METRICS, pair_metrics

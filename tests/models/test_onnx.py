@@ -145,7 +145,7 @@ def _prior_vocos(name: str, **changes):
 
 
 def _speech_mel(model, batch: int, frames: int) -> torch.Tensor:
-    from melwave.utils.signals import speech_like
+    from testsignals import speech_like
 
     waves = torch.stack([torch.from_numpy(speech_like(model.mel_config.sample_rate, (frames + 2) * model.hop_length / model.mel_config.sample_rate,
                                                       seed=i)).float() for i in range(batch)])
@@ -195,7 +195,7 @@ def test_peak_phase_start_is_the_same_in_onnx_runtime():
     regions hold near-flat log-magnitude triples: ORT's float64 log() differs from torch's in the
     last bits there, and a start that switched the parabolic offset on a curvature threshold took
     another branch in 17,000 bins (offsets 0 vs 0.5, phases up to 1e-3 rad apart after cumsum)."""
-    from melwave.audio import griffinlim as gl
+    from melwave.audio import phase_retrieval as gl
 
     shipped = load_vocoder("griffinlim")
     cfg = shipped.mel_config
@@ -236,7 +236,7 @@ def test_float64_graph_griffin_lim_computes_torch_griffin_lim():
     """Past FLOAT32_MAX_ITERATIONS the graph's Griffin-Lim runs in float64 (MatMul, not Conv):
     the same function as `griffinlim.griffin_lim` in float64, here run by torch (the ONNX Runtime
     run of the shipped griffinlim is the slow test above)."""
-    from melwave.audio import griffinlim as gl
+    from melwave.audio import phase_retrieval as gl
     from melwave.models.onnx.dsp import FLOAT32_MAX_ITERATIONS, GraphGriffinLim
 
     iterations = FLOAT32_MAX_ITERATIONS + 1

@@ -109,7 +109,7 @@ def test_hifigan_v1_graph_is_as_close_to_float64_as_torch_float32():
     from melwave.models.onnx.export import export_bytes, graph_module
     from melwave.models.onnx.runtime import session_from
     from melwave.models.io.load import load_vocoder
-    from melwave.utils.signals import speech_like
+    from testsignals import speech_like
 
     model = load_vocoder("hifigan-universal").eval()
     assert sum(isinstance(m, SpectralConvRows) for m in graph_module(model).modules()) >= 12

@@ -27,7 +27,7 @@ from melwave.models.vocoders.hifigan import HIFIGAN_CONFIGS, HiFiGAN
 from melwave.models.vocoders.melgan import MELGAN_CONFIGS, MelGAN
 from melwave.models.vocoders.pwg import PWG_CONFIGS, ParallelWaveGAN
 from melwave.models.vocoders.vocos import VOCOS_CONFIGS, Vocos
-from melwave.utils.signals import speech_like
+from testsignals import speech_like
 
 PWG_DATA = Path(__file__).parent / "data" / "pwg"
 TOLERANCE = 1e-4  # of the offline peak: the float32 contract (different window lengths round differently)

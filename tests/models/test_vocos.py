@@ -96,8 +96,8 @@ def test_prior_variant_starts_as_its_prior_and_learns_corrections():
     """With prior="nnls-peaks" the untrained model is exactly the ISTFT of the NNLS magnitude with
     the peak phase (Griffin-Lim's starting point), and gradients reach the backbone."""
     from melwave.audio.features import MelExtractor
-    from melwave.audio.griffinlim import mel_to_linear, peak_phase
-    from melwave.utils.signals import speech_like
+    from melwave.audio.phase_retrieval import mel_to_linear, peak_phase
+    from testsignals import speech_like
 
     torch.manual_seed(0)
     cfg = PRESETS["hifigan-22k"]
@@ -131,8 +131,8 @@ def test_gl_prior_variant_starts_as_griffin_lim():
     """prior="nnls-gl": the untrained model's output IS melwave's Griffin-Lim (same NNLS magnitude,
     same iterations), so the shipped model can only be trained away from that starting point."""
     from melwave.audio.features import MelExtractor
-    from melwave.audio.griffinlim import griffin_lim, mel_to_linear
-    from melwave.utils.signals import speech_like
+    from melwave.audio.phase_retrieval import griffin_lim, mel_to_linear
+    from testsignals import speech_like
 
     torch.manual_seed(0)
     cfg = PRESETS["hifigan-22k"]

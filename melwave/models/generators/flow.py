@@ -2,7 +2,7 @@
 
     noise (B, n_mels·frames) + one label index per condition (B, K)  ->  mel (B, n_mels, frames)
 
-The network predicts the velocity of the straight noise-to-data path (melwave.models.diffusion.flow
+The network predicts the velocity of the straight noise-to-data path (melwave.models.diffusion.rectified_flow
 owns the path and the Euler/Heun sampler; the network knows nothing of them):
 
     x_t (B, n_mels, frames) normalised mel on its way from noise (t = 0) to data (t = 1)
@@ -41,7 +41,7 @@ from melwave.audio.config import MelConfig
 from melwave.errors import ConfigError
 from melwave.models.base import MelGenerator
 from melwave.models.blocks.convnext import ConvNeXtBlock
-from melwave.models.diffusion.flow import SOLVERS, sample
+from melwave.models.diffusion.rectified_flow import SOLVERS, sample
 from melwave.models.generators.statistics import MelStatistics
 from melwave.models.vocabulary import Vocabulary
 

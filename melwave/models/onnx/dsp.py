@@ -26,7 +26,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from melwave.audio import griffinlim as gl
+from melwave.audio import phase_retrieval as gl
 from melwave.audio.config import MelConfig
 
 

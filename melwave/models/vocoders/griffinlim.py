@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from melwave.audio.config import PRESETS, MelConfig
-from melwave.audio.griffinlim import continue_phase, griffin_lim, mel_to_linear, peak_phase
+from melwave.audio.phase_retrieval import continue_phase, griffin_lim, mel_to_linear, peak_phase
 from melwave.errors import ConfigError
 from melwave.models.base import Vocoder
 

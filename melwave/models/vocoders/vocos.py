@@ -12,7 +12,7 @@ win_length), so every frame of the mel predicts exactly one STFT frame.
 prior="nnls-peaks" (melwave's variant for short training budgets, after FreeV's amplitude prior):
 the head no longer predicts the spectrum from nothing but corrects a signal-processing estimate
 of it — the linear magnitude solved from the mel by non-negative least squares and the
-phase-vocoder "peak" phase that starts melwave's Griffin-Lim (`melwave.audio.griffinlim`). With
+phase-vocoder "peak" phase that starts melwave's Griffin-Lim (`melwave.audio.phase_retrieval`). With
 the head's last layer zero-initialised, the untrained model already IS that estimate (Griffin-Lim
 with no iterations), so training spends its steps on what the estimate gets wrong.
 
@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from melwave.audio.config import PRESETS, MelConfig
-from melwave.audio.griffinlim import continue_phase, griffin_lim, mel_to_linear, peak_phase
+from melwave.audio.phase_retrieval import continue_phase, griffin_lim, mel_to_linear, peak_phase
 from melwave.errors import ConfigError
 from melwave.models.base import Vocoder
 from melwave.models.blocks.convnext import ConvNeXtBlock

@@ -11,7 +11,7 @@ examples. All at once rather than per condition: classifier-free guidance subtra
 prediction, so that is the one that must be trained; with K = 3 conditions dropped independently
 at p = 0.1, all three would be null for only 0.1% of examples.
 
-The path, its velocity and the time distribution are melwave.models.diffusion.flow's. AdamW
+The path, its velocity and the time distribution are melwave.models.diffusion.rectified_flow's. AdamW
 (train.learning_rate/betas/weight_decay) with a linear warm-up over `warmup_steps`, then
 train.lr_decay every train.lr_decay_every steps. An exponential moving average of the weights
 (warmed up: melwave.train.ema) is what validation samples from and what is exported; it is
@@ -33,7 +33,7 @@ from torch import Tensor
 
 from melwave.data.labelled import LabelledDataConfig, LabelledMels
 from melwave.errors import ConfigError
-from melwave.models.diffusion.flow import TIME_DISTRIBUTIONS, interpolate, training_times, velocity_target
+from melwave.models.diffusion.rectified_flow import TIME_DISTRIBUTIONS, interpolate, training_times, velocity_target
 from melwave.models.generators.flow import FlowGenerator
 from melwave.train.ema import EMA, EMACheckpoint, check_decay, warmed_up_decay
 from melwave.train.images import image_row
