@@ -1,6 +1,6 @@
 """Turn a condition classifier into the `ClassifierSpec` the generator evaluation uses.
 
-Files are read with `melwave.models.classifier.load_classifier` (a `mel-classifier` model file or
+Files are read with `melwave.models.io.load.load_classifier` (a `mel-classifier` model file or
 its training run folder). Any model meeting `ConditionClassifier` works the same way: melwave's
 own `MelClassifier` does, and so may a small fixed one in a test.
 """
@@ -54,6 +54,6 @@ def spec_from_model(model: ConditionClassifier, *, source: str = "classifier") -
 
 
 def load_classifier_spec(path: str | Path, *, device: str = "cpu") -> ClassifierSpec:
-    from melwave.models.classifier import load_classifier
+    from melwave.models.io.load import load_classifier
 
     return spec_from_model(load_classifier(path, device=device), source=str(path))

@@ -5,7 +5,7 @@ generalised to every condition): train it on REAL labelled audio, apply it to GE
 
 API (what `melwave evaluate generator` calls):
 
-    from melwave.models.classifier import load_classifier
+    from melwave.models.io.load import load_classifier
     clf = load_classifier("classifier.safetensors")      # or a `melwave train classifier` run folder
     clf.vocabulary.names                                  # ("instrument", "pitch", "velocity")
     probs = clf.predict(mels)                             # mels: (B, n_mels, frames) in clf.mel_config units
@@ -24,7 +24,6 @@ silence: the same crop the generator's training data used ("start").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import torch
@@ -32,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from melwave.audio.config import MelConfig
-from melwave.errors import CheckpointError, ConfigError, MelFileError
+from melwave.errors import ConfigError, MelFileError
 from melwave.models.base import MelModel
 from melwave.models.mel_crop import fixed_crop, silence_value
 from melwave.models.vocabulary import Vocabulary
@@ -144,13 +143,3 @@ class MelClassifier(MelModel):
             total = total + F.cross_entropy(logits[name], labels[:, k])
             accuracy[f"accuracy_{name}"] = float((logits[name].argmax(-1) == labels[:, k]).float().mean())
         return total, accuracy
-
-
-def load_classifier(path: str | Path, *, device: str | torch.device = "cpu") -> MelClassifier:
-    """A classifier from its .safetensors file or its training run folder."""
-    from melwave.models.io.model_file import load_model
-
-    model = load_model(path, device=device)
-    if not isinstance(model, MelClassifier):
-        raise CheckpointError(f"{path}: holds a {model.family!r} model, not a condition classifier")
-    return model

@@ -7,7 +7,8 @@ import torch
 import yaml
 
 from melwave.cli import main
-from melwave.models.classifier import MelClassifier, load_classifier
+from melwave.models.classifier import MelClassifier
+from melwave.models.io.load import load_classifier
 from melwave.models.generators.cwgan import CWGANGenerator
 from melwave.models.io.model_file import load_model
 from melwave.train.checkpoint import list_checkpoints

@@ -104,3 +104,13 @@ def load_vocoder(name_or_path: str | Path, *, device: str | torch.device = "cpu"
     if mel_config is not None:
         require_mel_config(vocoder, mel_config, name=key if factory is not None else None)
     return vocoder.eval()
+
+
+def load_classifier(path: str | Path, *, device: str | torch.device = "cpu"):
+    """A condition classifier (`melwave train classifier`) from its .safetensors file or run folder."""
+    from melwave.models.classifier import MelClassifier
+
+    model = load_model(path, device=device)
+    if not isinstance(model, MelClassifier):
+        raise CheckpointError(f"{path}: holds a {model.family!r} model, not a condition classifier")
+    return model
