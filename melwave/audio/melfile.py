@@ -17,6 +17,7 @@ import torch
 from melwave.audio.config import MelConfig
 from melwave.errors import ConfigError, MelFileError, UnsafeFileError, UnsafeMelFileError
 from melwave.utils.fileio import atomic_write_bytes, torch_load_weights_only
+from melwave.utils.headers import check_format
 from melwave.utils.safe_arrays import read_npy
 
 FORMAT_NAME = "melwave-mel"
@@ -108,11 +109,8 @@ def _migrate(data: dict, source: str) -> dict:
     """The one place other or older formats are upgraded to the current one."""
     if "format" not in data and GOMIN_KEYS <= set(data):
         return _from_gomin(data, source)
-    if data.get("format") != FORMAT_NAME:
-        raise MelFileError(f"{source}: not a melwave mel file (expected a dict with format={FORMAT_NAME!r}, or a GOMIN mel file)")
-    version = data.get("version")
-    if version != FORMAT_VERSION:
-        raise MelFileError(f"{source}: mel file format version {version!r} is not supported (this melwave reads {FORMAT_VERSION})")
+    check_format(data, source=source, kind="melwave mel file", name=FORMAT_NAME, version=FORMAT_VERSION, error=MelFileError,
+                 hint=", or a GOMIN mel file")
     return data
 
 

@@ -21,6 +21,7 @@ import torch
 
 from melwave.errors import CheckpointError
 from melwave.utils.fileio import atomic_write, torch_load_weights_only
+from melwave.utils.headers import check_format
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +86,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Read a checkpoint with weights_only=True; refuse other formats/versions clearly."""
     path = Path(path)
     document = torch_load_weights_only(path, CheckpointError, map_location)
-    if not isinstance(document, dict) or document.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not a melwave training checkpoint (format {CHECKPOINT_FORMAT!r} expected)")
-    if document.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {document.get('version')!r} unsupported (this melwave reads {CHECKPOINT_VERSION})")
+    check_format(document, source=path, kind="melwave training checkpoint", name=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION,
+                 error=CheckpointError)
     return document
 
 

@@ -103,7 +103,7 @@ def _write(path, header, state=None):
 @pytest.mark.parametrize("header, message", [
     (None, "no melwave header"),
     ("{not json", "not valid JSON"),
-    (json.dumps({"format": "other"}), "header format"),
+    (json.dumps({"format": "other"}), "not a melwave model file .format 'other', expected format 'melwave-model'"),
     (json.dumps({"format": "melwave-model", "version": 7}), "version 7"),
     (json.dumps({"format": "melwave-model", "version": 1, "family": "wavenet"}), "unknown model family 'wavenet'"),
     (json.dumps({"format": "melwave-model", "version": 1, "family": "hifigan", "mel_config": {"n_mel": 80}}), "n_mel"),

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from melwave.audio.config import MelConfig
 from melwave.errors import CheckpointError, ConfigError
-from melwave.models.io.gate import MAX_MODEL_PARAMS, check_layout, plain_state, sized_skeleton  # noqa: F401 (MAX_MODEL_PARAMS: re-exported)
+from melwave.models.io.gate import check_layout, plain_state, sized_skeleton
 from melwave.models.io.registry import _FAMILIES
 from melwave.utils.fileio import atomic_write
+from melwave.utils.headers import check_format
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -70,10 +71,7 @@ def read_header(path: str | Path) -> dict[str, Any]:
 
     # save_model writes it with json.dumps, which spells non-finite floats NaN/Infinity.
     header = parse_json(metadata["melwave"], source=f"{path}: melwave header", error=CheckpointError, allow_nonfinite=True)
-    if not isinstance(header, dict) or header.get("format") != MODEL_FORMAT:
-        raise CheckpointError(f"{path}: header format is not {MODEL_FORMAT!r}")
-    if header.get("version") != MODEL_VERSION:
-        raise CheckpointError(f"{path}: model format version {header.get('version')!r} unsupported (this melwave reads {MODEL_VERSION})")
+    check_format(header, source=path, kind="melwave model file", name=MODEL_FORMAT, version=MODEL_VERSION, error=CheckpointError)
     return header
 
 

@@ -3,7 +3,7 @@
 Batch and frames are dynamic; samples = frames · hop_length. What a runtime needs to feed the
 graph rides in the model's `metadata_props` (plain strings, readable by any ONNX runtime):
 
-    melwave.format    "melwave-onnx"          melwave.version   ONNX_VERSION (1)
+    melwave.format    "melwave-onnx"          melwave.version   ONNX_VERSION ("1")
     family            e.g. "hifigan"           model_config      JSON of the family's config
     mel_config        JSON of the MelConfig (sample rate, STFT, mel scale, log compression, ...)
     sample_rate, hop_length, n_mels, receptive_frames (chunking context), input, output
@@ -48,12 +48,12 @@ import torch
 from torch import Tensor, nn
 
 from melwave.errors import CheckpointError, MelwaveError
+# The format name and version a melwave export carries: defined once, where they are checked.
+from melwave.models.onnx.runtime import FORMAT as ONNX_FORMAT, VERSION as ONNX_VERSION
 
 if TYPE_CHECKING:  # pragma: no cover
     from melwave.models.base import Vocoder
 
-ONNX_FORMAT = "melwave-onnx"
-ONNX_VERSION = 1
 DEFAULT_OPSET = 18
 # An exported graph must match torch within this fraction of the output's peak: the two paths run
 # the same float32 arithmetic in different orders (ONNX Runtime's convolution kernels, the inverse
@@ -246,7 +246,7 @@ def metadata(model: Vocoder, source: str | None = None, opset: int = DEFAULT_OPS
     provenance["exported_by"] = f"melwave {__version__}"
     return {
         "melwave.format": ONNX_FORMAT,
-        "melwave.version": str(ONNX_VERSION),
+        "melwave.version": ONNX_VERSION,
         "family": model.family,
         "name": model.name,
         "model_config": json.dumps(model.config_dict()),

@@ -37,6 +37,7 @@ from torch import Tensor
 from melwave.audio.config import MelConfig
 from melwave.errors import CheckpointError, ConfigError, MelwaveError
 from melwave.models.base import Vocoder
+from melwave.utils.headers import check_format
 
 FORMAT = "melwave-onnx"
 VERSION = "1"
@@ -403,12 +404,8 @@ class OnnxHeader:
 
     @classmethod
     def parse(cls, meta: Mapping[str, str], source: str) -> "OnnxHeader":
-        if meta.get("melwave.format") != FORMAT:
-            raise CheckpointError(f"{source}: not an ONNX model exported by melwave (metadata melwave.format is "
-                                  f"{str(meta.get('melwave.format'))[:60]!r}, expected {FORMAT!r})")
-        if meta.get("melwave.version") != VERSION:
-            raise CheckpointError(f"{source}: melwave ONNX version {str(meta.get('melwave.version'))[:20]!r} unsupported "
-                                  f"(this melwave reads {VERSION})")
+        check_format(meta, source=source, kind="ONNX model exported by melwave", article="an", name=FORMAT,
+                     version=VERSION, error=CheckpointError, keys=("melwave.format", "melwave.version"))
         mel = _json_object(meta, "mel_config", source, required=True)
         try:
             mel_config = MelConfig.from_dict(mel, source=f"{source}: metadata mel_config")
