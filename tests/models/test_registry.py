@@ -18,8 +18,15 @@ from melwave.models.vocoders.griffinlim import GriffinLim, GriffinLimConfig
 from melwave.models.vocoders.hifigan import HIFIGAN_CONFIGS, HiFiGAN
 
 
-def test_builtins_are_registered():
-    assert {"hifigan-universal", "hifigan-ljspeech", "griffinlim"} <= set(available_vocoders())
+def test_every_listed_vocoder_has_a_loader_and_a_one_line_description():
+    from melwave.models.io.load import _named_factory
+
+    names = available_vocoders()
+    assert {"hifigan-universal", "hifigan-ljspeech", "griffinlim"} <= set(names)
+    for name, description in names.items():
+        assert callable(_named_factory(name)), name
+        assert description and "\n" not in description, name
+    assert _named_factory("no-such-vocoder") is None
     assert {"hifigan", "griffinlim"} <= set(families())
 
 
