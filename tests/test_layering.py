@@ -16,10 +16,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "melwave"
 
 # layer -> the melwave subpackages it must never import
 FORBIDDEN = {
-    "audio": ("melwave.models", "melwave.inference", "melwave.train", "melwave.metrics", "melwave.data", "melwave.cli"),
-    "models": ("melwave.inference", "melwave.train", "melwave.metrics", "melwave.data", "melwave.cli"),
-    "inference": ("melwave.train", "melwave.metrics", "melwave.data", "melwave.cli"),
-    "utils": ("melwave.models", "melwave.inference", "melwave.train", "melwave.metrics", "melwave.data", "melwave.cli"),
+    "audio": ("melwave.models", "melwave.inference", "melwave.train", "melwave.metrics", "melwave.evaluation", "melwave.data",
+              "melwave.cli"),
+    "models": ("melwave.inference", "melwave.train", "melwave.metrics", "melwave.evaluation", "melwave.data", "melwave.cli"),
+    "inference": ("melwave.train", "melwave.metrics", "melwave.evaluation", "melwave.data", "melwave.cli"),
+    "utils": ("melwave.models", "melwave.inference", "melwave.train", "melwave.metrics", "melwave.evaluation", "melwave.data",
+              "melwave.cli"),
+    # Metric functions are pure: the workflows that run them (evaluation/) sit above them.
+    "metrics": ("melwave.evaluation", "melwave.train", "melwave.cli"),
 }
 
 

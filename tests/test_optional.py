@@ -302,7 +302,7 @@ def _colormap_call(tmp_path):
 def _report_call(tmp_path):
     import torch
 
-    from melwave.metrics.report import IMAGE_CONFIG, HtmlReport
+    from melwave.evaluation.report import IMAGE_CONFIG, HtmlReport
 
     HtmlReport(tmp_path / "r", "t").add_image("x", torch.zeros(IMAGE_CONFIG.n_mels, 20), IMAGE_CONFIG)
 

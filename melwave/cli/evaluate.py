@@ -39,8 +39,8 @@ def _device(name: str) -> str:
 def run_vocoder(args: argparse.Namespace) -> int:
     from melwave.inference.manifest import unit_ids
     from melwave.inference.sharding import resolve_shard
-    from melwave.metrics.report import HtmlReport
-    from melwave.metrics.vocoder_eval import evaluate_vocoders, find_audio, write_tables
+    from melwave.evaluation.report import HtmlReport
+    from melwave.evaluation.vocoders import evaluate_vocoders, find_audio, write_tables
 
     shard, notes = resolve_shard(args.shard)
     for note in notes:
@@ -87,7 +87,7 @@ def _vocoder_manifest(args: argparse.Namespace, shard, ids: list[str], planned: 
     if args.manifest is None:
         return
     from melwave.inference.manifest import ManifestWriter, file_record, manifest_path, run_record
-    from melwave.metrics.vocoder_eval import json_safe
+    from melwave.evaluation.vocoders import json_safe
 
     labels = [s.model for s in evaluation.summaries] if evaluation else []
     header = {} if evaluation is None else {
@@ -176,7 +176,7 @@ def _merged_table(merged, args: argparse.Namespace) -> None:
     records; set-level measures (fd_emb) need every clip's embeddings at once and are left out."""
     import math
 
-    from melwave.metrics.vocoder_eval import SET_METRICS, ClipResult, VocoderEvaluation, summarize, write_tables
+    from melwave.evaluation.vocoders import SET_METRICS, ClipResult, VocoderEvaluation, summarize, write_tables
 
     header = merged.runs[-1].header
     metrics = {m: (bool(v[0]), str(v[1])) for m, v in (header.get("metrics") or {}).items() if m not in SET_METRICS}
@@ -211,9 +211,9 @@ def _merged_table(merged, args: argparse.Namespace) -> None:
 def run_generator(args: argparse.Namespace) -> int:
     from melwave.metrics.embeddings import EmbeddingCache, get_embedding
     from melwave.metrics.fid import STYLE_DEFAULT, STYLE_SOURCE
-    from melwave.metrics.generator_eval import evaluate_generator
-    from melwave.metrics.report import HtmlReport
-    from melwave.metrics.vocoder_eval import write_json
+    from melwave.evaluation.generators import evaluate_generator
+    from melwave.evaluation.report import HtmlReport
+    from melwave.evaluation.vocoders import write_json
 
     device = _device(args.device)
     out = _prepare_out(args.out, args.overwrite)
@@ -221,14 +221,14 @@ def run_generator(args: argparse.Namespace) -> int:
     cache = None if args.no_cache else EmbeddingCache(args.cache)
     classifier = None
     if args.classifier is not None:
-        from melwave.metrics.classifier_adapter import load_classifier_spec
+        from melwave.evaluation.classifier_adapter import load_classifier_spec
 
         classifier = load_classifier_spec(args.classifier, device=device)
     combinations = _combinations(args, device)
     mel_config = get_preset(args.mel_preset) if args.mel_preset else None
     vocoder = None
     if args.vocoder is not None:
-        from melwave.metrics.generator_eval import evaluation_config, scan_set
+        from melwave.evaluation.generators import evaluation_config, scan_set
         from melwave.models.io.load import load_vocoder
 
         cfg = mel_config or evaluation_config(scan_set(args.fake))

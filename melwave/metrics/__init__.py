@@ -1,2 +1,3 @@
-"""Evaluation: Fréchet distances (FID on mel images and raw mels, FAD with pluggable embeddings),
-KID, vocoder reference/output metrics, generator metrics and the HTML listening report."""
+"""Metric functions, pure and small: Fréchet distances (FID on mel images and raw mels, FAD with
+pluggable embeddings), KID, speech and spectral metrics, pitch, NDB and condition scores, novelty.
+The workflows that run them over folders and write reports are `melwave.evaluation`."""

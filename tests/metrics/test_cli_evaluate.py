@@ -19,8 +19,8 @@ from melwave.audio.config import PRESETS
 from melwave.audio.features import mel_spectrogram
 from melwave.audio.melfile import MelFile, save_mel
 from melwave.cli import main
-from melwave.metrics.classifier_adapter import spec_from_model
-from melwave.metrics.generator_eval import evaluate_generator, scan_set
+from melwave.evaluation.classifier_adapter import spec_from_model
+from melwave.evaluation.generators import evaluate_generator, scan_set
 from melwave.models.vocabulary import Condition, Vocabulary
 
 HAS_AISFX = importlib.util.find_spec("aisfx") is not None
@@ -221,7 +221,7 @@ def test_report_renders_in_headless_chromium(vocoder_run, tmp_path):
 def test_generator_cli_with_a_trained_melwave_classifier(note_sets, tmp_path, capsys):
     """`--classifier FILE` with melwave's own MelClassifier, trained here for a few steps on the real notes."""
     from melwave.audio.features import mel_spectrogram as mel_of
-    from melwave.metrics.generator_eval import fit_frames
+    from melwave.evaluation.generators import fit_frames
     from melwave.models.classifier import ClassifierConfig, MelClassifier
     from melwave.models.io.model_file import save_model
 

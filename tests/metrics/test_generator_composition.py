@@ -75,8 +75,8 @@ def note_sets(tmp_path_factory):
 
 
 def test_held_out_filter_measures_exactly_those_combinations(note_sets, tmp_path):
-    from melwave.metrics.generator_eval import evaluate_generator
-    from melwave.metrics.report import HtmlReport
+    from melwave.evaluation.generators import evaluate_generator
+    from melwave.evaluation.report import HtmlReport
 
     report = HtmlReport(tmp_path / "report", "t")
     evaluation = evaluate_generator(note_sets / "real", note_sets / "fake", image_fid=False, progress=False,
@@ -96,7 +96,7 @@ def test_held_out_filter_measures_exactly_those_combinations(note_sets, tmp_path
 
 
 def test_vocoded_fad_and_pitch_hear_the_same_vocoder(note_sets):
-    from melwave.metrics.generator_eval import DEFAULT_MEL_CONFIG, evaluate_generator
+    from melwave.evaluation.generators import DEFAULT_MEL_CONFIG, evaluate_generator
     from melwave.models.io.load import load_vocoder
 
     class MeanEmbedding:   # a fixed 2-d "embedding" per 0.1 s frame: FAD of two renders is small, not NaN

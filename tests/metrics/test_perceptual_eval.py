@@ -14,7 +14,7 @@ from testsignals import speechlike
 from melwave.audio.config import PRESETS
 from melwave.errors import MelwaveError
 from melwave.metrics.pairs import embedding_distance
-from melwave.metrics.vocoder_eval import dnsmos_installed, evaluate_vocoders, lead_metric
+from melwave.evaluation.vocoders import dnsmos_installed, evaluate_vocoders, lead_metric
 from melwave.models.io.model_file import save_model
 from melwave.models.vocoders.vocos import VOCOS_CONFIGS, Vocos
 from melwave.utils.optional import MissingDependency, available

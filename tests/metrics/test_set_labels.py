@@ -5,7 +5,7 @@ import pytest
 import soundfile as sf
 
 from melwave.data.labelled import DatasetError
-from melwave.metrics.generator_eval import scan_set
+from melwave.evaluation.generators import scan_set
 
 
 def _folder(tmp_path, csv_text):

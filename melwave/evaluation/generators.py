@@ -48,7 +48,7 @@ from melwave.metrics.generator import (
     ConditionScore, NDBResult, PerClassFrechet, condition_scores, number_of_different_bins, per_class_frechet,
 )
 from melwave.metrics.note_pitch import PitchAccuracy, pitch_accuracy
-from melwave.metrics.report import Entry, HtmlReport, Table, mel_grid
+from melwave.evaluation.report import Entry, HtmlReport, Table, mel_grid
 
 log = logging.getLogger(__name__)
 

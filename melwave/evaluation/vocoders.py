@@ -23,7 +23,7 @@ from tqdm import tqdm
 from melwave.audio.io import AUDIO_EXTENSIONS, find_files, load_audio, resample
 from melwave.errors import AudioError, MelwaveError
 from melwave.metrics.pairs import DNSMOS_METRICS, METRIC_NOTES, OPTIONAL_METRICS, PAIR_METRICS, pair_metrics
-from melwave.metrics.report import Entry, HtmlReport, Table
+from melwave.evaluation.report import Entry, HtmlReport, Table
 from melwave.models.io.load import load_vocoder
 from melwave.utils.csvsafe import csv_text
 from melwave.utils.fileio import atomic_write_bytes

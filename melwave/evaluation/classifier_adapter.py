@@ -15,7 +15,7 @@ import torch
 
 from melwave.audio.config import MelConfig
 from melwave.errors import CheckpointError
-from melwave.metrics.generator_eval import ClassifierSpec
+from melwave.evaluation.generators import ClassifierSpec
 from melwave.models.vocabulary import Vocabulary
 
 
