@@ -146,3 +146,18 @@ def check_output_folder(path: str | Path) -> None:
         read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY) if hasattr(os, "statvfs") else False
         reason = "Read-only file system" if read_only else "Permission denied"
         raise OutputError(f"{path}: cannot write it ({reason}: {folder}); nothing was written")
+
+
+def prepare_output(path: str | Path, *, suffix: str, kind: str, overwrite: bool) -> Path:
+    """What can be refused before minutes of loading or exporting, for one output file: its
+    suffix (`kind` files are written as `suffix`), an existing file (unless `overwrite`), a folder
+    that cannot take a new file. Raises CheckpointError, OutputExistsError or OutputError."""
+    from melwave.errors import CheckpointError
+
+    path = Path(path)
+    if path.suffix != suffix:
+        raise CheckpointError(f"{path}: {kind} are written as {suffix} (got {path.suffix or 'no suffix'!r})")
+    with output_errors(path):
+        check_writable(path, overwrite=overwrite)
+    check_output_folder(path)
+    return path

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from melwave.audio.config import MelConfig
 from melwave.errors import CheckpointError
-from melwave.utils.fileio import check_output_folder, output_errors
+from melwave.utils.fileio import output_errors
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -85,14 +85,10 @@ def convert_vocoder(source: str | Path, output: str | Path, *, overwrite: bool =
     from melwave.models.io.load import load_vocoder
     from melwave.models.io.model_file import save_model
     from melwave.models.io.registry import families
-    from melwave.utils.fileio import check_writable
+    from melwave.utils.fileio import prepare_output
 
-    output = Path(output)
-    if output.suffix != ".safetensors":
-        raise CheckpointError(f"{output}: melwave models are written as .safetensors (got {output.suffix or 'no suffix'!r})")
-    with output_errors(output):  # before loading: fail fast, as the write itself would
-        check_writable(output, overwrite=overwrite)
-    check_output_folder(output)
+    # Before loading: fail fast, as the write itself would.
+    output = prepare_output(output, suffix=".safetensors", kind="melwave models", overwrite=overwrite)
     vocoder = load_vocoder(source, mel_config=mel_config, trust_file=trust_file)
     if getattr(vocoder, "family", None) not in families() or getattr(vocoder, "backend", "torch") != "torch":
         raise CheckpointError(f"{source}: loaded as {type(vocoder).__name__}, which is not a melwave model family "

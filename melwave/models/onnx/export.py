@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from melwave.errors import CheckpointError, MelwaveError
+from melwave.errors import MelwaveError
 # The format name and version a melwave export carries: defined once, where they are checked.
 from melwave.models.onnx.runtime import FORMAT as ONNX_FORMAT, VERSION as ONNX_VERSION
 
@@ -352,15 +352,9 @@ def _unrolled_iterations(model: Vocoder) -> int:
 def check_output(path: str | Path, *, overwrite: bool, opset: int) -> Path:
     """What can be refused before a model is loaded and traced (seconds to a minute): the
     suffix, an existing file, a folder that cannot be written, the opset."""
-    from melwave.utils.fileio import check_output_folder, output_errors
-    from melwave.utils.fileio import check_writable
+    from melwave.utils.fileio import prepare_output
 
-    path = Path(path)
-    if path.suffix != ".onnx":
-        raise CheckpointError(f"{path}: ONNX models are written as .onnx (got {path.suffix or 'no suffix'!r})")
-    with output_errors(path):
-        check_writable(path, overwrite=overwrite)
-    check_output_folder(path)
+    path = prepare_output(path, suffix=".onnx", kind="ONNX models", overwrite=overwrite)
     check_opset(opset)
     return path
 

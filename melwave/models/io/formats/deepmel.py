@@ -315,16 +315,10 @@ def convert_deepmel(path: str | Path, source_config: str | Path, output: str | P
     weights are refused unless `allow_nonfinite`; write failures are one OutputError."""
     from melwave._version import __version__
     from melwave.models.io.conversion import check_finite
-    from melwave.utils.fileio import check_output_folder, output_errors
     from melwave.models.io.model_file import save_model
-    from melwave.utils.fileio import check_writable
+    from melwave.utils.fileio import output_errors, prepare_output
 
-    output = Path(output)
-    if output.suffix != ".safetensors":
-        raise CheckpointError(f"{output}: melwave models are written as .safetensors (got {output.suffix or 'no suffix'!r})")
-    with output_errors(output):
-        check_writable(output, overwrite=overwrite)
-    check_output_folder(output)
+    output = prepare_output(output, suffix=".safetensors", kind="melwave models", overwrite=overwrite)
     model = load_deepmel(path, source_config, trust_file=trust_file)
     check_finite(model, path, half=half, allow_nonfinite=allow_nonfinite)
     provenance = {**model.provenance, "converted_by": f"melwave {__version__}"}
