@@ -1,6 +1,8 @@
-"""Streaming inference (melwave.models.streaming): the concatenated stream is the offline output,
-for every feed-forward family and any chunking, at a bounded cost per push; the other families
-refuse with one line saying why."""
+"""Streaming inference (melwave.models.streaming), the windowed streamer: the concatenated stream
+is the offline output, for every feed-forward family and any chunking, at a bounded cost per push;
+the other families refuse with one line saying why. The windowed streamer is the reference the
+cached one (tests/models/test_streaming_cached.py) is checked against, so it is tested here
+directly, whichever one `vocoder.stream()` returns."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import melwave
 from melwave.audio.config import PRESETS
 from melwave.errors import MelFileError, MelwaveError
 from melwave.models.base import Vocoder
-from melwave.models.streaming import FrameNoise, measure_reach
+from melwave.models.streaming import FrameNoise, VocoderStream, measure_reach
 from melwave.models.vocoders.diffwave import DIFFWAVE_CONFIGS, DiffWave
 from melwave.models.vocoders.gomin import GOMIN_CONFIGS, GominGAN, GominGANConfig
 from melwave.models.vocoders.griffinlim import GriffinLim
@@ -136,7 +138,7 @@ def test_any_chunking_streams_the_offline_output(name, frames, sizes, ones, scal
     vocoder = tiny(name)
     generator = torch.Generator().manual_seed(seed)
     mel = scale * torch.randn(vocoder.mel_config.n_mels, frames, generator=generator) - 2.0
-    stream = vocoder.stream(seed=seed)
+    stream = VocoderStream(vocoder, seed=seed)
     recorder = WindowRecorder(vocoder)
     try:
         streamed = stream_in_chunks(stream, mel, [1] if ones else sizes, recorder)
@@ -152,7 +154,7 @@ def test_exact_in_float64_with_the_measured_reach(name):
     # exactly its offline inputs, start and end padding included.
     vocoder = tiny(name, torch.float64)
     mel = torch.randn(vocoder.mel_config.n_mels, 40, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    streamed = stream_in_chunks(vocoder.stream(), mel, [1, 3, 2, 7])
+    streamed = stream_in_chunks(VocoderStream(vocoder), mel, [1, 3, 2, 7])
     assert relative_error(streamed, offline(vocoder, mel)) < 1e-10
 
 
@@ -169,7 +171,7 @@ def test_one_frame_less_reach_is_detected(name, side):
     # stream departs from offline, so the exactness tests above can fail.
     vocoder = tiny(name, torch.float64)
     mel = torch.randn(vocoder.mel_config.n_mels, 40, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    stream = vocoder.stream()
+    stream = VocoderStream(vocoder)
     setattr(stream, side, getattr(stream, side) - 1)
     assert relative_error(stream_in_chunks(stream, mel, [1, 3, 2, 7]), offline(vocoder, mel)) > 1e-7
 
@@ -186,7 +188,7 @@ def _universal() -> Vocoder:
 def test_the_shipped_hifigan_streams_exactly():
     # Short, so that it stays a fast test: the slow ones below vary the chunking and the length.
     universal = _universal()
-    stream = universal.stream()
+    stream = VocoderStream(universal)
     assert (stream.context_frames, stream.lookahead_frames) == (13, 13)  # V1's kernels and upsampling, counted
     mel = universal.prepare_melspectrogram(speech_like(22050, 0.3))
     assert relative_error(stream_in_chunks(stream, mel, [1, 7, 3]), offline(universal, mel)) <= TOLERANCE
@@ -198,7 +200,7 @@ def test_the_shipped_hifigan_streams_exactly():
 def test_the_shipped_hifigan_streams_exactly_for_any_chunking(sizes, seconds):
     universal = _universal()
     mel = universal.prepare_melspectrogram(speech_like(22050, seconds))
-    stream = universal.stream()  # before the recorder: the first stream() measures the reach with a forward pass
+    stream = VocoderStream(universal)  # before the recorder: the first stream measures the reach with a forward pass
     recorder = WindowRecorder(universal)
     try:
         streamed = stream_in_chunks(stream, mel, sizes, recorder)
@@ -212,9 +214,9 @@ def test_the_shipped_hifigan_reach_is_exact_and_minimal_in_float64():
     universal = melwave.load_vocoder("hifigan-universal").double()
     mel = universal.prepare_melspectrogram(speech_like(22050, 0.5)).double()
     expected = offline(universal, mel)
-    assert relative_error(stream_in_chunks(universal.stream(), mel, [1, 4, 2]), expected) < 1e-10
+    assert relative_error(stream_in_chunks(VocoderStream(universal), mel, [1, 4, 2]), expected) < 1e-10
     for side in ("context_frames", "lookahead_frames"):  # measured 2.4e-4 and 1.9e-4
-        stream = universal.stream()
+        stream = VocoderStream(universal)
         setattr(stream, side, getattr(stream, side) - 1)
         assert relative_error(stream_in_chunks(stream, mel, [1, 4, 2]), expected) > 1e-5
 
@@ -224,7 +226,7 @@ def test_the_shipped_hifigan_reach_is_exact_and_minimal_in_float64():
 @pytest.mark.parametrize("name", ["hifigan", "vocos", "toolkit-parallel_wavegan"])
 def test_work_and_memory_per_push_do_not_grow_with_the_utterance(name):
     vocoder = tiny(name)
-    stream = vocoder.stream()
+    stream = VocoderStream(vocoder)
     bound = stream.context_frames + stream.lookahead_frames
     recorder = WindowRecorder(vocoder)
     frames = 400
@@ -296,10 +298,12 @@ def test_an_output_that_hides_its_input_cannot_be_measured():
 
 # --- the streamer's interface -------------------------------------------------------------------
 
-def test_interface_shapes_reset_and_errors():
+@pytest.mark.parametrize("kind", ["windowed", "cached"])
+def test_interface_shapes_reset_and_errors(kind):
     vocoder = tiny("melgan")
     n_mels, hop = vocoder.mel_config.n_mels, vocoder.hop_length
-    stream = vocoder.stream()
+    stream = VocoderStream(vocoder) if kind == "windowed" else vocoder.stream()
+    assert stream.kind == kind
     assert stream.flush().numel() == 0  # an empty utterance
     with pytest.raises(MelwaveError, match="reset"):
         stream.push(torch.zeros(n_mels, 1))
@@ -307,8 +311,10 @@ def test_interface_shapes_reset_and_errors():
     mel = torch.randn(n_mels, 20, generator=torch.Generator().manual_seed(4))
     first = torch.cat([stream.push(mel[None, :, :12]), stream.push(mel[:, 12:]), stream.flush()])
     assert first.shape == (20 * hop,) and first.ndim == 1
-    stream.reset()  # a new utterance gives the same output again
-    assert torch.equal(torch.cat([stream.push(mel), stream.flush()]), first)
+    stream.reset()  # a new utterance gives the same output again (the same chunks: bit for bit)
+    assert torch.equal(torch.cat([stream.push(mel[None, :, :12]), stream.push(mel[:, 12:]), stream.flush()]), first)
+    stream.reset()  # other chunks: the same output to float rounding
+    assert relative_error(torch.cat([stream.push(mel), stream.flush()]), first) <= TOLERANCE
     stream.reset()
     for bad, error in [(torch.zeros(2, n_mels, 3), "one utterance at a time"), (torch.zeros(n_mels + 1, 3), "mel bins"),
                        (torch.zeros(n_mels, 0), "zero frames"), (torch.full((n_mels, 2), float("nan")), "NaN")]:

@@ -1,4 +1,6 @@
-"""VocoderStream: exact, bounded-cost streaming of one utterance at a time (see the package docstring).
+"""VocoderStream, the windowed streamer: each push re-runs the vocoder on a window of context, new
+and lookahead frames (see the package docstring). Exact for every feed-forward family, whatever
+its layers; the cached streamer (cached.py) computes each sample once where it applies.
 
 State, in absolute frame indices of the utterance: frames [start, received) are buffered (mel,
 and noise for noise-driven vocoders), samples of frames [0, emitted) have been returned. After
@@ -11,8 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from melwave.errors import MelFileError, MelwaveError
-from melwave.models.streaming.reach import float_dtype, measure_reach
+from melwave.models.streaming.frames import FrameStream
 
 
 class FrameNoise:
@@ -31,70 +32,39 @@ class FrameNoise:
         return torch.cat([torch.randn(self.hop, generator=self.generator) for _ in range(frames)])
 
 
-class VocoderStream:
-    """push(mel (n_mels, k) or (1, n_mels, k)) -> (samples,) now final; flush() -> the rest.
-
-    lookahead_frames: frames after a frame that must arrive before its samples are final (the
-        algorithmic latency: lookahead_frames · hop / sample_rate seconds).
-    context_frames:   frames before the first pending frame kept for the next window.
+class VocoderStream(FrameStream):
+    """The windowed exact streamer (FrameStream's API). Per push the vocoder runs on at most
+    k + context_frames + lookahead_frames frames, whatever the length of the utterance.
     Noise-driven vocoders (`noise_input`) get `FrameNoise(hop, seed)` noise, drawn as frames arrive.
-    `exact` is True: the joined output is the offline output (to float rounding).
     """
 
-    exact = True
+    kind = "windowed"
 
     def __init__(self, vocoder, *, seed: int = 0):
-        reason = vocoder.streaming_refusal()
-        if reason is not None:
-            raise MelwaveError(f"vocoder '{vocoder.name}' cannot stream: {reason}")
-        self.vocoder = vocoder
-        reach = measure_reach(vocoder)
-        self.context_frames, self.lookahead_frames = reach.left, reach.right
+        super().__init__(vocoder)
         self.noise_input = bool(getattr(vocoder, "noise_input", False))
         self.seed = seed
         self.reset()
 
-    def reset(self) -> None:
-        """Forget the utterance: the next push is frame 0 of a new one (noise restarts from `seed`)."""
-        device, dtype = self.vocoder.device, float_dtype(self.vocoder)
-        self._mel = torch.empty(1, self.vocoder.mel_config.n_mels, 0, device=device, dtype=dtype)
-        self._noise = torch.empty(1, 0, device=device, dtype=dtype)
+    def _restart(self) -> None:
+        self._mel = torch.empty(1, self.vocoder.mel_config.n_mels, 0, device=self.device, dtype=self.dtype)
+        self._noise = torch.empty(1, 0, device=self.device, dtype=self.dtype)
         self._noise_source = FrameNoise(self.vocoder.hop_length, self.seed) if self.noise_input else None
-        self.start = self.received = self.emitted = 0
-        self.finished = False
+        self.start = 0
 
-    @torch.no_grad()
-    def push(self, mel: Tensor) -> Tensor:
-        """Append the next k >= 1 frames; return the samples of every frame now final (possibly none)."""
-        if self.finished:
-            raise MelwaveError("stream: this utterance was flushed; call reset() to start a new one")
-        if mel.ndim == 3 and mel.shape[0] != 1:
-            raise MelFileError(f"stream: one utterance at a time: expected (n_mels, k) or (1, n_mels, k), got shape {tuple(mel.shape)}")
-        # check_mel validates; its float32 copy is not used, so a float64 vocoder sees float64 input.
-        self.vocoder.check_mel(mel, source="stream: pushed mel")
-        mel = (mel if mel.ndim == 3 else mel[None]).to(self._mel)
-        self._mel = torch.cat([self._mel, mel], dim=-1)
-        if self._noise_source is not None:
-            noise = self._noise_source.draw(mel.shape[-1]).to(self._noise)
-            self._noise = torch.cat([self._noise, noise[None]], dim=-1)
-        self.received += mel.shape[-1]
-        return self._emit(self.received - self.lookahead_frames)
-
-    @torch.no_grad()
-    def flush(self) -> Tensor:
-        """End of utterance: the samples of every frame not returned yet, as offline computes them
-        with its end padding. Then push refuses until reset()."""
-        if self.finished:
-            raise MelwaveError("stream: this utterance was flushed already; call reset() to start a new one")
-        wave = self._emit(self.received)
-        self.finished = True
-        return wave
+    def _advance(self, mel: Tensor | None, ready: int) -> Tensor:
+        if mel is not None:
+            self._mel = torch.cat([self._mel, mel], dim=-1)
+            if self._noise_source is not None:
+                noise = self._noise_source.draw(mel.shape[-1]).to(self._noise)
+                self._noise = torch.cat([self._noise, noise[None]], dim=-1)
+        return self._emit(ready)
 
     def _emit(self, ready: int) -> Tensor:
         """Samples of frames [emitted, ready), from one vocoder run on frames [lo, received)."""
         hop = self.vocoder.hop_length
         if ready <= self.emitted:
-            return torch.empty(0, device=self._mel.device)
+            return self._empty()
         # Either lo = 0 (the window starts where the utterance does, with offline's own padding)
         # or the first returned frame has context_frames real frames before it.
         lo = max(0, self.emitted - self.context_frames)

@@ -21,6 +21,7 @@ from melwave.errors import CheckpointError, ConfigError
 from melwave.models.base import Vocoder
 from melwave.models.blocks.weight_norm import WeightNormMixin
 from melwave.models.io.gate import build_checked, checked_state
+from melwave.models.streaming.factory import CachedStreaming
 from melwave.utils.fileio import torch_load_weights_only
 
 LRELU_SLOPE = 0.1
@@ -104,7 +105,7 @@ class ResBlock2(nn.Module):
         return x
 
 
-class HiFiGAN(WeightNormMixin, Vocoder):
+class HiFiGAN(CachedStreaming, WeightNormMixin, Vocoder):
     """mel (B, n_mels, frames) -> wave (B, frames * prod(upsample_rates)) in [-1, 1]."""
 
     family = "hifigan"

@@ -7,7 +7,7 @@ LeakyReLU -> conv k1, added to a 1×1-conv shortcut (the authors' code; ≈4.3M 
 80 mels and 512 initial channels). Weight norm on every conv for training.
 
 `style="keras"` (named config `melgan-keras`) is the MelGAN Keras tutorial's generator instead
-(shared/seeds/melgan-keras-tutorial.md): ConvTranspose kernel 16 at every stage, LeakyReLU 0.3
+(keras.io "MelGAN-based spectrogram inversion"; docs/sources.md): ConvTranspose kernel 16 at every stage, LeakyReLU 0.3
 (Keras' default), zero "same" padding everywhere, and residual units of two k3 convs (dilated,
 then dilation 1) added to an identity skip, the first unit of a stack taking the activated
 upsampling output without a second activation; conv_pre carries no weight norm.
@@ -26,6 +26,7 @@ from melwave.audio.config import PRESETS, MelConfig
 from melwave.errors import ConfigError
 from melwave.models.base import Vocoder
 from melwave.models.blocks.weight_norm import WeightNormMixin, apply_weight_norm
+from melwave.models.streaming.factory import CachedStreaming
 
 LRELU_SLOPE = 0.2
 STYLES = ("paper", "keras")
@@ -114,7 +115,7 @@ class KerasResidualStack(nn.Module):
         return x
 
 
-class MelGAN(WeightNormMixin, Vocoder):
+class MelGAN(CachedStreaming, WeightNormMixin, Vocoder):
     """mel (B, n_mels, F) -> wave (B, F · prod(upsample_rates)) in [-1, 1]."""
 
     family = "melgan"
@@ -122,6 +123,9 @@ class MelGAN(WeightNormMixin, Vocoder):
     named_configs = MELGAN_CONFIGS  # "debug" is the tiny one for tests and CI
     default_mel_preset = "melgan-22k"
     feed_forward = True  # convolutions only: streams exactly (melwave.models.streaming)
+    # The cached streamer traces forward(); reflect_pad's length test is Python it cannot follow,
+    # so each call stays one reflect padding. The Keras style reads lengths and streams windowed.
+    streaming_functions = {reflect_pad: "reflect"}
 
     def __init__(self, config: MelGANConfig = MELGAN_CONFIGS["melgan"], mel_config: MelConfig = PRESETS["melgan-22k"]):
         super().__init__(mel_config, config)
