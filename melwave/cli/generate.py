@@ -3,9 +3,11 @@
     melwave generate [-m MODEL] --condition instrument=flute --condition velocity=loud -n 8 -o OUT
                      [--vocoder NAME|PATH] [--seed S] [--all | --held-out] [--overwrite] [--no-images] [--list]
                      [--steps N] [--guidance W]          # iterative generators (flow) only
+                     [--seconds S] [--no-limit]           # clip length (default: the model's); peak limiter off
     melwave generate -m CWGANGP_1000.pt --source-config config_CWGAN_GP.yaml ...   # a DeepMel checkpoint
 
-Per sample: OUT/NAME.pt (mel + MelConfig), OUT/NAME.wav, OUT/NAME.png; and OUT/labels.csv.
+Per sample: OUT/NAME.pt (mel + MelConfig), OUT/NAME.wav, OUT/NAME.png; and OUT/labels.csv. The audio
+goes through a whole-clip peak limiter (-1 dBFS; melwave.inference.limiter) unless --no-limit.
 NAMEs are file-safe and distinct even where condition values are not (`a/b` and `a-b`, `A` and `a`):
 those get a short hash of their conditions (`melwave.inference.generate.unique_plans`).
 """
@@ -41,6 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="sampling steps of an iterative generator (flow; default: the model's)")
     parser.add_argument("--guidance", type=float, default=None,
                         help="classifier-free guidance scale of a flow generator (1 = none; default: the model's)")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="clip length in seconds (default: the model's training clip length; at most that)")
+    parser.add_argument("--no-limit", action="store_true",
+                        help="write the audio as vocoded: no peak limiter (clips reaching full scale are hard-clipped "
+                             "and counted); by default clips peaking above -1 dBFS are turned down to it as a whole")
     parser.add_argument("--batch-size", type=int, default=16, help="samples generated and written at a time")
     parser.add_argument("--no-images", action="store_true", help="skip the PNG mel images")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -58,7 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from melwave.errors import ConfigError
     from melwave.inference.generate import (
-        check_sampling, load_generator, parse_conditions, pick_vocoder, plan_samples, write_samples,
+        check_sampling, check_seconds, load_generator, model_seconds, parse_conditions, pick_vocoder, plan_samples,
+        write_samples,
     )
 
     if args.source_config and not args.model:
@@ -83,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         # Checked before anything is written: a missing plot extra must not leave half a batch.
         require("matplotlib", "the PNG mel images of `melwave generate` (--no-images skips them)")
     sampling = check_sampling(model, {k: v for k, v in (("steps", args.steps), ("guidance", args.guidance)) if v is not None})
+    seconds = check_seconds(model, args.seconds)
     fixed = parse_conditions(model, args.condition)
     if args.held_out:
         from melwave.inference.held_out import held_out_plans
@@ -93,10 +102,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         plans = plan_samples(model, fixed, n=args.n, sweep=args.all, seed=args.seed)
     vocoder = pick_vocoder(model, args.vocoder, device=args.device)
-    log.info("generating %d sample(s) with %s, vocoder %s -> %s", len(plans), model.name, vocoder.name, args.out)
+    log.info("generating %d sample(s) of %.2f s with %s, vocoder %s -> %s", len(plans),
+             seconds if seconds is not None else model_seconds(model), model.name, vocoder.name, args.out)
     try:
         written = write_samples(model, plans, args.out, vocoder=vocoder, seed=args.seed, batch_size=args.batch_size,
-                                overwrite=args.overwrite, images=not args.no_images, sampling=sampling)
+                                overwrite=args.overwrite, images=not args.no_images, sampling=sampling,
+                                seconds=seconds, limit=not args.no_limit)
     except OSError as err:
         # A disk that fills or a name the file system refuses: one line, not a traceback.
         from melwave.errors import MelwaveError

@@ -88,7 +88,9 @@ def select_held_out(labels: Sequence[Combination], vocabulary: Vocabulary, confi
         return ()
     for name in config.conditions:
         if name not in vocabulary.names:
-            raise ConfigError(f"holdout.conditions: {name!r} is not a condition of the data ({vocabulary.describe()})")
+            raise ConfigError(f"holdout.conditions: {name!r} is not a condition of the data ({vocabulary.describe()}); "
+                              f"train on every combination with --set recipe.data.holdout=null, or hold some out with "
+                              f"--held-out {','.join(vocabulary.names)}")
     conditions = [vocabulary[name] for name in config.conditions]
     # Combinations as tuples of value indices, so sorting follows the vocabulary's order.
     present = sorted({tuple(c.index(item[c.name]) for c in conditions) for item in labels})
@@ -173,3 +175,36 @@ def read_combinations_csv(path) -> tuple[dict[str, str], ...]:
     if not combinations:
         raise ConfigError(f"{path}: no combinations below the header")
     return tuple(combinations)
+
+
+DEFAULT_FRACTION = 0.15
+
+
+def parse_held_out(spec: str, *, flag: str = "--held-out") -> dict:
+    """`--held-out` as a `recipe.data.holdout` mapping:
+
+        word,voice        15 % of the (word, voice) combinations, chosen from the data (seed 0)
+        word,voice:0.25   a quarter of them
+        pairs.csv         exactly the combinations a CSV lists (header: condition names)
+    """
+    from pathlib import Path
+
+    text = str(spec).strip()
+    if text.lower().endswith(".csv"):
+        chosen = read_combinations_csv(Path(text))
+        names = list(chosen[0])
+        if any(list(c) != names for c in chosen):  # pragma: no cover - read_combinations_csv keeps the header's names
+            raise ConfigError(f"{flag} {text}: rows do not match the header")
+        return {"conditions": names, "combinations": [[c[n] for n in names] for c in chosen]}
+    names_part, sep, fraction_part = text.partition(":")
+    names = [name.strip() for name in names_part.split(",")]
+    if not names_part.strip() or any(not name for name in names):
+        raise ConfigError(f"{flag} {spec!r}: expected condition names, e.g. {flag} word,voice (or word,voice:0.2, "
+                          f"or a CSV of combinations)")
+    try:
+        fraction = float(fraction_part) if sep else DEFAULT_FRACTION
+    except ValueError:
+        raise ConfigError(f"{flag} {spec!r}: {fraction_part!r} is not a fraction; e.g. {flag} {names_part}:0.2") from None
+    if not 0 < fraction < 1:
+        raise ConfigError(f"{flag} {spec!r}: the fraction must be between 0 and 1, e.g. {names_part}:0.2")
+    return {"conditions": names, "fraction": fraction}

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -43,6 +44,7 @@ from melwave.utils.csvsafe import unguard_cell
 log = logging.getLogger(__name__)
 
 CROPS = ("start", "random")
+PROGRESS_EVERY = 5.0  # seconds between "decoded N/M files" lines
 LABEL_SOURCES = ("auto", "csv", "folders")
 
 
@@ -180,6 +182,34 @@ class LabelledDataConfig:
         return scan_labelled(root, source=self.labels, csv_path=self.csv, levels=self.levels)
 
 
+def clip_seconds(items: Sequence[LabelledItem]) -> list[float]:
+    """Duration in seconds of each labelled file that can be read (headers only where the format
+    has one; other files are decoded). Unreadable files are left out: loading reports them."""
+    import soundfile as sf
+
+    seconds = []
+    for item in items:
+        try:
+            info = sf.info(str(item.path))
+            seconds.append(info.frames / info.samplerate)
+            continue
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+            pass
+        try:
+            seconds.append(load_audio(item.path).duration)
+        except AudioError:
+            continue
+    return seconds
+
+
+def median_clip_seconds(items: Sequence[LabelledItem], *, where: str) -> float:
+    """The median duration of the labelled files (what a model fitted to them should make)."""
+    seconds = clip_seconds(items)
+    if not seconds:
+        raise DatasetError(f"{where}: none of the {len(items)} labelled files could be read")
+    return float(np.median(seconds))
+
+
 def load_labelled_mels(items: Sequence[LabelledItem], vocabulary: Vocabulary, mel_config: MelConfig,
                        *, min_frames: int = 1) -> tuple[list[Tensor], Tensor, list[Path]]:
     """Decode every file and compute its whole mel once.
@@ -192,7 +222,13 @@ def load_labelled_mels(items: Sequence[LabelledItem], vocabulary: Vocabulary, me
     labels: list[list[int]] = []
     kept: list[Path] = []
     skipped: list[str] = []
-    for item in items:
+    log.info("decoding %d labelled file(s) into mels", len(items))
+    # A line every few seconds: thousands of files take minutes, and a silent start looks hung.
+    next_report = time.monotonic() + PROGRESS_EVERY
+    for done, item in enumerate(items):
+        if time.monotonic() >= next_report:
+            log.info("decoded %d/%d files", done, len(items))
+            next_report = time.monotonic() + PROGRESS_EVERY
         try:
             audio = load_audio(item.path, mel_config.sample_rate)
             if len(audio.wave) < mel_config.min_samples():
@@ -281,18 +317,25 @@ class LabelledMels(torch.utils.data.Dataset):
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed)).tolist()
         return self.subset(sorted(order[count:])), self.subset(sorted(order[:count]))
 
-    def statistics(self) -> tuple[Tensor, Tensor, int]:
-        """Per-mel-bin mean and std (n_mels,) over every frame of every crop ("start") or file,
-        and the number of frames they summarise."""
+    def frames_of_all(self) -> Tensor:
+        """(n_mels, total frames): every frame of every crop ("start": what training sees) or of
+        every whole file ("random": crops move, so every frame is seen)."""
         if self.crop == "start":
-            stacked = torch.stack([self[i][0] for i in range(len(self))])  # (N, n_mels, frames)
-            frames = stacked.permute(1, 0, 2).reshape(self.mel_config.n_mels, -1)
-        else:
-            frames = torch.cat(self.mels, dim=1)
+            return torch.stack([self[i][0] for i in range(len(self))]).permute(1, 0, 2).reshape(self.mel_config.n_mels, -1)
+        return torch.cat(self.mels, dim=1)
+
+    def statistics(self) -> tuple[Tensor, Tensor, int]:
+        """Per-mel-bin mean and std (n_mels,) over `frames_of_all`, and how many frames that is."""
+        frames = self.frames_of_all()
         mean = frames.mean(dim=1)
         # A floor on std: a bin that is silent everywhere would otherwise divide by ~0.
         std = frames.std(dim=1).clamp(min=1e-2)
         return mean, std, frames.shape[1]
+
+    def value_range(self) -> tuple[Tensor, Tensor]:
+        """Per-mel-bin minimum and maximum (n_mels,) over `frames_of_all`."""
+        frames = self.frames_of_all()
+        return frames.min(dim=1).values, frames.max(dim=1).values
 
     def counts(self) -> dict[str, list[int]]:
         """Examples per value of each condition (for reports)."""

@@ -14,6 +14,11 @@ before the next batch, so thousands of samples never pile up in memory.
 Conditions the user leaves out are drawn at random per sample (seeded); with `sweep=True` every
 combination of the unspecified conditions is generated `n` times.
 
+Audio never clips silently: by default a whole-clip peak limiter (melwave.inference.limiter) turns
+any clip peaking above -1 dBFS down to it, and the number of clips it touched is logged; with
+`limit=False` (--no-limit) clips that a 16-bit file will hard-clip are counted and warned about.
+Clips are the model's training length unless `seconds` asks for less.
+
 Sample names are unique as files on any file system: values that sanitise to one name (`a/b` and
 `a-b`, `A` and `a`, long values cut to one prefix) get a short hash of their raw conditions
 appended (`unique_plans`), and labels.csv always lists the names written.
@@ -24,6 +29,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -35,6 +41,7 @@ from melwave.audio.io import save_audio
 from melwave.audio.melfile import MelFile, save_mel
 from melwave.audio.plot import save_mel_image
 from melwave.errors import CheckpointError, ConfigError, OutputExistsError
+from melwave.inference.limiter import CEILING_DB, limit_peaks, over_full_scale
 from melwave.inference.output_plan import short_hash, unique_names
 from melwave.utils.csvsafe import csv_text
 from melwave.utils.fileio import atomic_write_bytes
@@ -213,9 +220,39 @@ def check_sampling(model, sampling: Mapping[str, Any]) -> dict[str, Any]:
     return dict(sampling)
 
 
+def model_seconds(model) -> float:
+    """The length of the clips a generator makes (its training crop), in seconds."""
+    return model.frames * model.mel_config.hop_length / model.mel_config.sample_rate
+
+
+def check_seconds(model, seconds: float | None) -> float | None:
+    """`--seconds`: None (the model's own length) or a length in (0, the model's length]; longer is
+    refused with one line (the model draws a fixed number of frames)."""
+    if seconds is None:
+        return None
+    longest = model_seconds(model)
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ConfigError(f"--seconds {seconds}: expected a length above zero (this model makes {longest:.2f} s)")
+    if seconds > longest + 1e-9:
+        raise ConfigError(f"--seconds {seconds:g}: generator '{getattr(model, 'name', 'model')}' makes at most "
+                          f"{longest:.2f} s ({model.frames} frames, its training clip length); ask for less, or "
+                          f"train with longer clips (--set model.config.frames=N)")
+    return float(seconds)
+
+
+@dataclass
+class LimitReport:
+    """What the peak limiter did to a call's audio (see melwave.inference.limiter)."""
+
+    clips: int = 0       # clips vocoded
+    limited: int = 0     # turned down to the ceiling (limit on)
+    clipped: int = 0     # written with samples at or beyond full scale, so hard-clipped (limit off)
+
+
 def write_samples(model, plans: Sequence[SamplePlan], out_dir: str | Path, *, vocoder=None, seed: int = 0,
                   batch_size: int = 16, overwrite: bool = False, images: bool = True,
-                  progress: bool = True, sampling: Mapping[str, Any] | None = None) -> list[Path]:
+                  progress: bool = True, sampling: Mapping[str, Any] | None = None, seconds: float | None = None,
+                  limit: bool = True, report: LimitReport | None = None) -> list[Path]:
     """Generate and write every planned sample (mel .pt, .wav, .png) and OUT/labels.csv.
 
     Every output path is checked before anything is generated: stems that would clash as files
@@ -224,8 +261,18 @@ def write_samples(model, plans: Sequence[SamplePlan], out_dir: str | Path, *, vo
     sounds, whatever the batch size. `sampling`: settings of an iterative generator's sampler
     (`check_sampling`). Text cells of labels.csv are guarded against spreadsheet formulas
     (`melwave.utils.csvsafe`); `melwave.data.labelled.read_labels_csv` reads the values back.
+
+    `seconds`: cut every clip (mel and audio) to this length (`check_seconds`; None: the model's).
+    `limit`: the whole-clip peak limiter (melwave.inference.limiter) on the audio, so no clip is
+    hard-clipped; off, clips that will clip are counted and logged instead. `report` (if given) is
+    filled with the counts; they are logged either way.
     """
     sampling = check_sampling(model, sampling or {})
+    seconds = check_seconds(model, seconds)
+    report = report if report is not None else LimitReport()
+    rate, hop = model.mel_config.sample_rate, model.mel_config.hop_length
+    frames = math.ceil(seconds * rate / hop - 1e-9) if seconds is not None else None
+    samples = round(seconds * rate) if seconds is not None else None
     plans = unique_plans(plans)
     out_dir = Path(out_dir)
     labels_path = out_dir / "labels.csv"
@@ -253,12 +300,23 @@ def write_samples(model, plans: Sequence[SamplePlan], out_dir: str | Path, *, vo
         z = torch.stack([torch.randn(model.z_dim, generator=noise.manual_seed(seed * 1_000_003 + start + i))
                          for i in range(len(chunk))])
         mels = model.generate(labels, z, **sampling).cpu()
+        if frames is not None:
+            mels = mels[..., :frames]
         waves = vocoder.synthesize(mels.to(vocoder.device), model.mel_config).cpu() if vocoder is not None else None
+        if waves is not None:
+            if samples is not None:
+                waves = waves[..., :samples]
+            report.clips += len(waves)
+            if limit:
+                waves, limited = limit_peaks(waves)
+                report.limited += int(limited.sum())
+            else:
+                report.clipped += int(over_full_scale(waves).sum())
         for i, plan in enumerate(chunk):
             paths = output_paths(out_dir, plan)
             title = ", ".join(f"{k}={v}" for k, v in plan.conditions.items())
             save_mel(paths["pt"], MelFile(mel=mels[i], config=model.mel_config, source=f"generated by {getattr(model, 'name', 'cwgan')}: {title}",
-                                          duration=mels.shape[-1] * model.mel_config.hop_length / model.mel_config.sample_rate),
+                                          duration=(samples or mels.shape[-1] * hop) / rate),
                      overwrite=overwrite)
             written.append(paths["pt"])
             if waves is not None:
@@ -272,6 +330,12 @@ def write_samples(model, plans: Sequence[SamplePlan], out_dir: str | Path, *, vo
     table = csv_text([["path", *names], *rows], lineterminator="\n")
     atomic_write_bytes(labels_path, table.encode(), overwrite=overwrite)
     written.append(labels_path)
+    if report.limited:
+        log.info("peak limiter: %d of %d clips peaked above %g dBFS and were turned down to it as a whole "
+                 "(--no-limit writes them as vocoded)", report.limited, report.clips, CEILING_DB)
+    if report.clipped:
+        log.warning("warning: %d of %d clips reach full scale and are hard-clipped in their WAV files "
+                    "(drop --no-limit to turn them down instead)", report.clipped, report.clips)
     return written
 
 

@@ -26,7 +26,10 @@ from melwave.utils.dataclass_config import parse_dataclass, to_plain
 from melwave.utils.fileio import read_yaml_mapping
 from melwave.utils.safe_config import MAX_DEPTH, parse_yaml, short_repr, short_str
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "auto")  # auto: bf16 where the device runs it fast (recipe.autocast_enabled)
+# train.steps of a run bounded by its time budget alone (`--max-time` without --steps): a cap no run
+# reaches, shown as "step N" rather than "step N/1000000000".
+UNTIL_DEADLINE = 1_000_000_000
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -37,7 +40,7 @@ class TrainConfig:
     batch_size: int = 16               # examples per step per process
     seed: int = 0                      # seeds python/numpy/torch (plus the rank) and the data order
     device: str = "auto"               # auto (cuda if available) | cpu | cuda
-    precision: str = "fp32"            # fp32 | bf16 (autocast for forward passes)
+    precision: str = "fp32"            # fp32 | bf16 (autocast for forward passes) | auto (bf16 if fast here)
     learning_rate: float = 2e-4        # recipes' main learning rate
     betas: tuple[float, float] = (0.8, 0.99)  # Adam(W) betas
     weight_decay: float = 0.0          # AdamW weight decay

@@ -126,9 +126,10 @@ class Recipe(abc.ABC):
                 self.schedulers[name].step()
 
     def autocast(self) -> Any:
-        """Context for forward passes: bf16 autocast when train.precision is bf16."""
+        """Context for forward passes: bf16 autocast when train.precision is bf16, or auto on a
+        device with fast bf16 (`fast_bf16`)."""
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
-                              enabled=self.config.train.precision == "bf16")
+                              enabled=resolved_precision(self.config.train.precision, self.device) == "bf16")
 
     def clip_gradients(self, module: nn.Module) -> float:
         """Clip to train.grad_clip (if set); returns the gradient norm before clipping."""
@@ -176,6 +177,25 @@ class Recipe(abc.ABC):
         from melwave.errors import ConfigError
 
         raise ConfigError(f"recipe '{self.name}' cannot initialise from pretrained weights ({source!r})")
+
+
+def fast_bf16(device: torch.device) -> bool:
+    """Whether bf16 autocast speeds training up on `device`: a GPU that supports bf16, or a CPU with
+    AMX tiles (measured here: a WGAN-GP and a flow-matching step both ran 2× faster under bf16 on
+    an AMX CPU; without AMX, bf16 convolutions are emulated and slower)."""
+    try:
+        if device.type == "cuda":
+            return bool(torch.cuda.is_bf16_supported())
+        return device.type == "cpu" and bool(torch.cpu._is_amx_tile_supported())
+    except (AttributeError, RuntimeError):  # an older torch without the probe: stay with fp32
+        return False
+
+
+def resolved_precision(precision: str, device: torch.device) -> str:
+    """train.precision as run on `device`: "auto" becomes bf16 where `fast_bf16`, else fp32."""
+    if precision == "auto":
+        return "bf16" if fast_bf16(device) else "fp32"
+    return precision
 
 
 _RECIPES: dict[str, type[Recipe]] = {}

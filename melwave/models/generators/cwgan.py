@@ -39,8 +39,12 @@ from melwave.audio.config import MelConfig
 from melwave.errors import ConfigError
 from melwave.models.base import MelGenerator
 from melwave.models.generators.cwgan_fused import FusedCWGAN, conv_transpose
+from melwave.models.generators.data_range import DataRange
 from melwave.models.generators.statistics import MelStatistics
 from melwave.models.vocabulary import Vocabulary
+
+
+OUTPUTS = ("linear", "tanh")
 
 
 class ConvStack:
@@ -93,6 +97,12 @@ class CWGANConfig(ConvStack):
     normalised:    the network outputs normalised mels that `generate` de-normalises with the
                    stored statistics (melwave); false: it outputs mel_config units directly
                    (the source, trained on raw linear power mels).
+    output:        "linear": the last transposed conv's values as they are, normalised by the
+                   per-bin mean and std (unbounded: a short training can draw bins far louder
+                   than any recording). "tanh": the network works in [-1, 1] per bin, the
+                   training mels' per-bin [min, max] (stored with the weights,
+                   generators.data_range), and ends in tanh, so every generated value lies
+                   within the data's range by construction.
     """
 
     conditions: tuple[dict, ...] = ()
@@ -110,8 +120,13 @@ class CWGANConfig(ConvStack):
     project_norm: bool = True
     conv_bias: bool = True
     normalised: bool = True
+    output: str = "linear"
 
     def __post_init__(self) -> None:
+        if self.output not in OUTPUTS:
+            raise ConfigError(f"model.output={self.output!r}: expected one of {OUTPUTS}")
+        if self.output == "tanh" and not self.normalised:
+            raise ConfigError("model.output=tanh works in the data's normalised range; it needs normalised: true")
         if self.z_dim < 1 or self.cond_maps < 1 or self.strips < 1 or self.strip_overlap < 0 or self.cond_embed < 0:
             raise ConfigError("model: z_dim, cond_maps, strips must be >= 1 and strip_overlap, cond_embed >= 0")
         if not self.channels or any(c < 1 for c in self.channels):
@@ -138,6 +153,15 @@ class CWGANConfig(ConvStack):
     def strip_frames(self) -> int:
         return (self.frames + (self.strips - 1) * self.strip_overlap) // self.strips
 
+    def nearest_frames(self, target: int) -> int:
+        """The output length this architecture can make that is nearest `target` frames: each strip
+        (the whole mel when strips = 1) a multiple of the upsampling along time, wider than the
+        overlap. What `melwave train generator` fits to the data's median clip length."""
+        step, groups, overlap = self.scale[1], self.strips, self.strip_overlap
+        strip = round((target + (groups - 1) * overlap) / groups / step) * step
+        strip = max(strip, step * (overlap // step + 1))
+        return groups * strip - (groups - 1) * overlap
+
     @property
     def vocabulary(self) -> Vocabulary:
         return Vocabulary.from_list(self.conditions, source="model.conditions")
@@ -162,6 +186,9 @@ CONFIGS: dict[str, CWGANConfig] = {
     "strips-source": CWGANConfig(frames=128, z_dim=64, channels=(512, 256, 128), strips=8,
                                  kernels=((8, 4), (8, 4), (4, 1)), strides=((4, 2), (4, 2), (2, 1)),
                                  project_bias=False, project_norm=False, conv_bias=False),
+    # The CPU default of `melwave train generator --family cwgan` (docs/own-sounds.md): `small` with
+    # a tanh output inside the data's per-bin range. frames are fitted to the data.
+    "cpu": CWGANConfig(frames=64, z_dim=64, channels=(128, 64, 32, 16), cond_embed=16, output="tanh"),
     "debug": CWGANConfig(frames=16, z_dim=8, channels=(8, 4), cond_embed=2),
     "strips-debug": CWGANConfig(frames=20, z_dim=8, channels=(8, 4), cond_embed=2, strips=4, strip_overlap=4),
 }
@@ -251,7 +278,7 @@ def cut_strips(mel: Tensor, strips: int, overlap: int) -> Tensor:
     return mel.unfold(-1, width, width - overlap).permute(0, 2, 1, 3)
 
 
-class CWGANGenerator(MelStatistics, MelGenerator):
+class CWGANGenerator(MelStatistics, DataRange, MelGenerator):
     """labels (B, K) long + z (B, z_dim) -> normalised mel (B, n_mels, frames) (`forward`),
     or de-normalised mel in `mel_config` units (`generate`)."""
 
@@ -289,6 +316,8 @@ class CWGANGenerator(MelStatistics, MelGenerator):
         self.norms = nn.ModuleList(nn.BatchNorm2d(groups * cout) for cout in widths[1:-1])
         # Normalisation statistics of the training mels, per mel bin (set by the recipe).
         self.register_statistics(mel_config.n_mels)
+        if config.output == "tanh":
+            self.register_range(mel_config.n_mels)
         self.register_buffer("windows", crossfade_windows(groups, config.strip_frames, config.strip_overlap), persistent=False)
         init_weights(self)
 
@@ -300,6 +329,13 @@ class CWGANGenerator(MelStatistics, MelGenerator):
     def uses_statistics(self) -> bool:
         # `normalised: false`: the network's output is already in mel_config units (the source).
         return self.config.normalised
+
+    def normalize(self, mel: Tensor) -> Tensor:
+        """mel_config units -> the network's units (per-bin [min, max] -> [-1, 1] with output tanh)."""
+        return self.to_unit_range(mel) if self.config.output == "tanh" else super().normalize(mel)
+
+    def denormalize(self, values: Tensor) -> Tensor:
+        return self.from_unit_range(values) if self.config.output == "tanh" else super().denormalize(values)
 
     def strips_forward(self, z: Tensor, labels: Tensor) -> Tensor:
         """(B, z_dim), (B, K) -> (B, G, n_mels, strip_frames): every strip in one pass.
@@ -336,8 +372,8 @@ class CWGANGenerator(MelStatistics, MelGenerator):
 
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
         """Normalised mel (B, n_mels, frames)."""
-        strips = self.strips_forward(z, labels)
-        return join_strips(strips, self.config.strip_overlap, self.windows)
+        mel = join_strips(self.strips_forward(z, labels), self.config.strip_overlap, self.windows)
+        return torch.tanh(mel) if self.config.output == "tanh" else mel
 
     @torch.no_grad()
     def generate(self, labels: Tensor, z: Tensor | None = None, *, generator: torch.Generator | None = None) -> Tensor:
@@ -368,7 +404,7 @@ def split_strips(model: CWGANGenerator) -> list[CWGANGenerator]:
                 sliced[key] = full[g:g + 1]
             elif key.startswith("embeddings."):
                 sliced[key] = full.view(full.shape[0], groups, -1)[:, g].contiguous()
-            elif key in ("mel_mean", "mel_std", "stats_frames") or key.startswith("label_embeddings.") or value.ndim == 0:
+            elif key in ("mel_mean", "mel_std", "stats_frames", "mel_low", "mel_high") or key.startswith("label_embeddings.") or value.ndim == 0:
                 sliced[key] = full
             else:  # conv weights (G·cin, cout, k, k) and per-channel norm vectors (G·c,)
                 size = value.shape[0]

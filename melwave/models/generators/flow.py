@@ -42,6 +42,7 @@ from melwave.errors import ConfigError
 from melwave.models.base import MelGenerator
 from melwave.models.blocks.convnext import ConvNeXtBlock
 from melwave.models.diffusion.rectified_flow import SOLVERS, sample
+from melwave.models.generators.data_range import DataRange
 from melwave.models.generators.statistics import MelStatistics
 from melwave.models.vocabulary import Vocabulary
 
@@ -61,6 +62,8 @@ class FlowConfig:
     sampling_steps:   default Euler/Heun intervals of `generate`.
     guidance:         default classifier-free guidance scale w of `generate` (1 = none).
     solver:           default ODE solver of `generate`: heun | euler.
+    clamp_to_data:    store the training mels' per-bin range and clamp `generate`'s output into it
+                      (generators.data_range): no bin louder or quieter than any recording of it.
     """
 
     conditions: tuple[dict, ...] = ()
@@ -74,6 +77,7 @@ class FlowConfig:
     sampling_steps: int = 8
     guidance: float = 2.0
     solver: str = "heun"
+    clamp_to_data: bool = False
 
     def __post_init__(self) -> None:
         for name in ("frames", "dim", "intermediate_dim", "layers", "cond_dim", "sampling_steps"):
@@ -91,6 +95,11 @@ class FlowConfig:
     @property
     def vocabulary(self) -> Vocabulary:
         return Vocabulary.from_list(self.conditions, source="model.conditions")
+
+    def nearest_frames(self, target: int) -> int:
+        """The output length nearest `target` frames: any length (convolutions over frames plus a
+        position embedding per frame), at least one."""
+        return max(1, int(round(target)))
 
 
 # Named configs (`model.preset` in run configs); conditions come from the data.
@@ -111,7 +120,7 @@ def fourier_features(t: Tensor, size: int) -> Tensor:
     return torch.cat([angles.sin(), angles.cos()], dim=1)
 
 
-class FlowGenerator(MelStatistics, MelGenerator):
+class FlowGenerator(MelStatistics, DataRange, MelGenerator):
     """forward(x_t, t, labels) -> velocity (B, n_mels, frames) in normalised units;
     generate(labels, z) -> mel (B, n_mels, frames) in mel_config units."""
 
@@ -142,6 +151,8 @@ class FlowGenerator(MelStatistics, MelGenerator):
         nn.init.zeros_(self.project_out.weight)
         nn.init.zeros_(self.project_out.bias)
         self.register_statistics(n_mels)
+        if config.clamp_to_data:
+            self.register_range(n_mels)
         self.register_buffer("null_labels", torch.tensor(self.vocabulary.sizes, dtype=torch.long), persistent=False)
 
     @property
@@ -152,6 +163,10 @@ class FlowGenerator(MelStatistics, MelGenerator):
     def z_dim(self) -> int:
         """The starting noise is a whole normalised mel, flattened."""
         return self.mel_config.n_mels * self.config.frames
+
+    def to_mel_units(self, values: Tensor) -> Tensor:
+        """De-normalised, floored (MelStatistics) and, with `clamp_to_data`, clamped into the data's range."""
+        return self.clamp_to_range(super().to_mel_units(values))
 
     # --- the velocity network ----------------------------------------------------------------
     def condition(self, t: Tensor, labels: Tensor) -> Tensor:

@@ -31,6 +31,9 @@ def generator_datasets(config: Any, data_dir: Any, generator: Any) -> tuple[Labe
     if not generator.has_statistics:
         mean, std, frames = train_set.statistics()
         generator.set_statistics(mean.to(generator.device), std.to(generator.device), frames)
+    if getattr(generator, "keeps_range", False) and not generator.has_range:
+        low, high = train_set.value_range()
+        generator.set_range(low.to(generator.device), high.to(generator.device))
     return train_set, val_set
 
 

@@ -14,6 +14,10 @@ With `critic.auxiliary_classifier` (AC-GAN) the critic also minimises the cross-
 condition heads on REAL mels, and the generator the cross-entropy of the heads on its own
 output for the labels it was asked for, both × auxiliary_weight.
 
+With `ema_decay` an exponential moving average of the generator's weights (melwave.train.ema,
+warmed up) is what validation draws from and what is exported; it is checkpointed. A GAN's live
+generator moves with every critic it chases; the average is the steadier model.
+
 The data are labelled mel crops (`recipe.data`), normalised per mel bin with statistics
 computed once from the training set and stored in the generator (they survive resume and ship
 with the exported model). The condition vocabulary lives in `model.config.conditions`;
@@ -35,6 +39,7 @@ from melwave.errors import ConfigError
 from melwave.losses.gradient_penalty import interpolate, penalty_from_scores
 from melwave.models.generators.critic import Critic, CriticConfig
 from melwave.models.generators.cwgan import CWGANGenerator
+from melwave.train.ema import EMA, EMACheckpoint, check_decay, warmed_up_decay
 from melwave.train.images import image_row
 from melwave.train.recipe import Recipe, Validation, register_recipe, unwrap
 from melwave.train.recipes.generator_common import condition_grids, generator_datasets
@@ -50,8 +55,10 @@ class WGANGPOptions:
     data: LabelledDataConfig = field(default_factory=LabelledDataConfig)  # labels and crops
     grid_seed: int = 1234                               # fixed noise of the TensorBoard grids
     auxiliary_weight: float = 1.0                       # weight of the AC-GAN losses (critic.auxiliary_classifier)
+    ema_decay: float | None = None                      # EMA of the generator's weights (exported); null: live weights
 
     def __post_init__(self) -> None:
+        check_decay(self.ema_decay)
         if self.n_critic < 1:
             raise ConfigError(f"n_critic={self.n_critic}: expected >= 1")
         if self.gp_weight < 0:
@@ -59,7 +66,7 @@ class WGANGPOptions:
 
 
 @register_recipe
-class WGANGPRecipe(Recipe):
+class WGANGPRecipe(EMACheckpoint, Recipe):
     name = "wgan-gp"
     trains = "generator"
     Options = WGANGPOptions
@@ -83,6 +90,7 @@ class WGANGPRecipe(Recipe):
             "critic": self.make_optimizer(critic.parameters(), options.critic_learning_rate),
         }
         self.schedulers = {k: self.make_scheduler(o) for k, o in self.optimizers.items()}
+        self.ema = EMA(generator) if options.ema_decay is not None else None
 
     @property
     def generator(self) -> CWGANGenerator:
@@ -101,12 +109,15 @@ class WGANGPRecipe(Recipe):
         label_chunks = labels.chunk(options.n_critic)
         totals = {"critic_loss": 0.0, "wasserstein": 0.0, "gradient_penalty": 0.0, "gradient_norm": 0.0}
         for real, label in zip(reals, label_chunks):
-            with torch.no_grad():
-                fake = generator(torch.randn(real.shape[0], z_dim, device=self.device), label)
+            with torch.no_grad(), self.autocast():
+                fake = generator(torch.randn(real.shape[0], z_dim, device=self.device), label).float()
             real_strips, fake_strips = plain_critic.strips_of(real), plain_critic.strips_of(fake)
             mixed = interpolate(real_strips, fake_strips)
             count = real.shape[0]
-            scores, logits = critic(torch.cat([real_strips, fake_strips, mixed]), label.repeat(3, 1), with_logits=True)
+            # train.precision bf16: the forward passes in bfloat16, losses and the penalty's norms in fp32.
+            with self.autocast():
+                scores, logits = critic(torch.cat([real_strips, fake_strips, mixed]), label.repeat(3, 1), with_logits=True)
+            scores, logits = scores.float(), [lg.float() for lg in logits]
             score_real, score_fake, score_mixed = scores.split(count)
             penalty, norms = penalty_from_scores(score_mixed, mixed, weight=options.gp_weight)
             wasserstein = score_real.mean(0).sum() - score_fake.mean(0).sum()
@@ -126,8 +137,10 @@ class WGANGPRecipe(Recipe):
 
         # The unwrapped critic: its gradients here are discarded, so they needn't be all-reduced.
         label = label_chunks[-1]
-        fake = generator(torch.randn(label.shape[0], z_dim, device=self.device), label)
-        score, logits = plain_critic.score_mels(fake, label, with_logits=True)
+        with self.autocast():
+            fake = generator(torch.randn(label.shape[0], z_dim, device=self.device), label)
+            score, logits = plain_critic.score_mels(fake, label, with_logits=True)
+        score, logits = score.float(), [lg.float() for lg in logits]
         generator_loss = -score.mean(0).sum()
         if logits:
             auxiliary = self.auxiliary_loss(logits, label)
@@ -137,6 +150,8 @@ class WGANGPRecipe(Recipe):
         generator_loss.backward()
         self.optimizers["generator"].step()
         self.step_schedulers(state)
+        if self.ema is not None:
+            self.ema.update(self.generator, warmed_up_decay(options.ema_decay, state.step))
         metrics["generator_loss"] = generator_loss.item()
         return metrics
 
@@ -152,7 +167,7 @@ class WGANGPRecipe(Recipe):
     @torch.no_grad()
     def validate(self, batches: Iterable[tuple[Tensor, Tensor]], state: TrainState) -> Validation:
         options: WGANGPOptions = self.config.recipe.options
-        generator, critic = self.generator, unwrap(self.modules["critic"])
+        generator, critic = self._inference_model(), unwrap(self.modules["critic"])
         pairs = list(batches)
         reals = torch.cat([mel for mel, _ in pairs]).to(self.device)
         labels = torch.cat([label for _, label in pairs]).to(self.device)
@@ -171,5 +186,12 @@ class WGANGPRecipe(Recipe):
         result.images["real_examples"] = image_row([m for m in reals[:6]])
         return result
 
+    def _inference_model(self) -> CWGANGenerator:
+        """A copy of the generator in eval mode carrying the EMA weights (or the live ones)."""
+        model = copy.deepcopy(self.generator).eval()
+        if self.ema is not None:
+            self.ema.copy_to(model)
+        return model
+
     def export_model(self) -> CWGANGenerator:
-        return copy.deepcopy(self.generator).cpu().eval()
+        return self._inference_model().cpu()
