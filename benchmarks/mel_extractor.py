@@ -33,8 +33,8 @@ def librosa_mel(wave: np.ndarray, cfg) -> np.ndarray:
     pad = (cfg.n_fft - cfg.hop_length) // 2
     mel = librosa.feature.melspectrogram(
         y=np.pad(wave, pad, mode="reflect"), sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
-        win_length=cfg.win_length, center=False, power=cfg.power, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.f_max,
-        htk=False, norm="slaney")
+        win_length=cfg.win_length, center=False, power=cfg.power, n_mels=cfg.n_mels, fmin=cfg.fmin,
+        fmax=cfg.resolved_fmax, htk=False, norm="slaney")
     return np.log(np.maximum(mel, cfg.log_clamp))
 
 

@@ -19,7 +19,7 @@ _LAZY = {
     "MelConfigMismatch": "melwave.errors", "MelwaveError": "melwave.errors",
     "available_vocoders": "melwave.models.io.registry", "load_model": "melwave.models.io.model_file",
     "load_vocoder": "melwave.models.io.load", "save_model": "melwave.models.io.model_file",
-    "load_generator": "melwave.inference.generate",
+    "load_generator": "melwave.models.io.load",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,8 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from melwave.audio.io import load_audio, save_audio
     from melwave.audio.melfile import MelFile, load_mel, save_mel
     from melwave.errors import MelConfigMismatch, MelwaveError
-    from melwave.inference.generate import load_generator
-    from melwave.models.io.load import load_vocoder
+    from melwave.models.io.load import load_generator, load_vocoder
     from melwave.models.io.model_file import load_model, save_model
     from melwave.models.io.registry import available_vocoders
 

@@ -1,4 +1,5 @@
-"""Split the audio `../shared/data/training-audio.sh` fetches into a vocoder training set and a
+"""Split the recorded speech and music the vocoders train on (docs/vocoders.md says where it comes
+from: DEST/speech/{cs,nl}, DEST/music) into a vocoder training set and a
 held-out evaluation set, reproducibly (melwave-22k's model card says which files).
 
     .venv/bin/python scripts/vocoder_split.py data/audio data/vocoder [--speech-minutes 15] [--music-excerpts 24]

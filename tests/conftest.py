@@ -1,13 +1,16 @@
-"""Shared test fixtures: small, deterministic, speech-like audio made in the test."""
+"""Shared test fixtures: small, deterministic audio made in the test (speech-like clips, folders of
+clips in several formats for training, a tiny rendered notes dataset)."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 from testsignals import harmonic_signal  # noqa: F401 (tests import it from conftest too)
+from vocoder_train_helpers import make_audio_dir
 
 # Two cores are shared by everything on the test machine; oversubscription only slows tests down.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
@@ -26,24 +29,19 @@ def wav_file(tmp_path):
     return make
 
 
-# Tests whose pass/fail depends on float rounding: they compare two computation paths (block-wise
-# vs whole, batched vs single, ours vs a reference implementation on the same weights) within a
-# tolerance. scripts/test.sh runs them a second time under ATEN_CPU_CAPABILITY=default (the
-# generic kernels instead of AVX2/AVX-512), so a tolerance that only holds with one CPU's kernels
-# fails on every machine instead of only on some.
-FLOAT_SENSITIVE = (
-    "tests/audio/",
-    "tests/models/",
-    "tests/generators/test_models.py",
-    "tests/metrics/test_frechet.py",
-    "tests/metrics/test_fid.py",
-    "tests/train/test_gan_vocoder_recipe.py",
-)
+@pytest.fixture
+def audio_dir(tmp_path) -> Path:
+    """A folder of clips in several formats and rates, with one corrupt file (vocoder_train_helpers)."""
+    return make_audio_dir(tmp_path / "audio")
 
 
-def pytest_collection_modifyitems(config, items):
-    root = config.rootpath
-    for item in items:
-        relative = item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) else ""
-        if relative.startswith(FLOAT_SENSITIVE):
-            item.add_marker(pytest.mark.float_sensitive)
+@pytest.fixture(scope="session")
+def tiny_notes(tmp_path_factory):
+    """A tiny notes dataset rendered once per test session: 2 instruments × 2 pitches × 2 velocities × 2 takes."""
+    from melwave.data.notes import NotesSpec, build_notes
+
+    spec = NotesSpec(instruments=("piano", "flute"), pitches=("C4", "G4"), velocities=("soft", "loud"), takes=2,
+                     duration=0.3, hold=(0.1, 0.2), max_onset=0.01, seed=3)
+    out = tmp_path_factory.mktemp("notes") / "tiny"
+    build_notes(out, spec)
+    return out

@@ -128,8 +128,8 @@ class MelConfig:
         if self.power not in (1.0, 2.0):
             raise bad("power", "1 (magnitude) or 2 (power)")
         nyquist = self.sample_rate / 2
-        if not 0 <= self.fmin < self.f_max:
-            raise bad("fmin", f"0 <= fmin < fmax ({self.f_max})")
+        if not 0 <= self.fmin < self.resolved_fmax:
+            raise bad("fmin", f"0 <= fmin < fmax ({self.resolved_fmax})")
         if self.fmax is not None and self.fmax > nyquist:
             raise bad("fmax", f"<= sample_rate/2 ({nyquist})")
         if not self.log_clamp > 0:
@@ -139,7 +139,9 @@ class MelConfig:
 
     # Derived sizes are properties so they are never stored twice.
     @property
-    def f_max(self) -> float:
+    def resolved_fmax(self) -> float:
+        """The top of the filterbank in Hz: `fmax`, or Nyquist where `fmax` is None. (The field
+        keeps the None: it is what saved files hold.)"""
         return self.sample_rate / 2 if self.fmax is None else float(self.fmax)
 
     @property

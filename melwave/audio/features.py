@@ -63,7 +63,8 @@ def _mel_basis_np(cfg: MelConfig) -> np.ndarray:
         fft_freqs = np.fft.rfftfreq(n=cfg.n_fft, d=1.0 / cfg.sample_rate)
         htk = cfg.mel_scale == "htk"
         # n_mels + 2 band edges uniformly spaced on the mel scale: band i spans edges i .. i + 2.
-        edges = mel_to_hz(np.linspace(hz_to_mel(cfg.fmin, htk=htk), hz_to_mel(cfg.f_max, htk=htk), cfg.n_mels + 2), htk=htk)
+        edges = mel_to_hz(np.linspace(hz_to_mel(cfg.fmin, htk=htk), hz_to_mel(cfg.resolved_fmax, htk=htk), cfg.n_mels + 2),
+                          htk=htk)
         widths = np.diff(edges)
         ramps = np.subtract.outer(edges, fft_freqs)
         weights = np.zeros((cfg.n_mels, n_freqs), dtype=np.float32)
@@ -91,7 +92,7 @@ def _tf_mel_basis_np(cfg: MelConfig) -> tuple[np.ndarray, np.ndarray]:
         return 1127.0 * np.log1p(np.asarray(hz, dtype=np.float64) / 700.0)
 
     bins_mel = to_mel(np.linspace(0.0, cfg.sample_rate / 2, cfg.n_fft // 2 + 1))
-    edges_mel = np.linspace(to_mel(cfg.fmin), to_mel(cfg.f_max), cfg.n_mels + 2)
+    edges_mel = np.linspace(to_mel(cfg.fmin), to_mel(cfg.resolved_fmax), cfg.n_mels + 2)
     lower, center, upper = edges_mel[:-2, None], edges_mel[1:-1, None], edges_mel[2:, None]
     rising = (bins_mel - lower) / (center - lower)
     falling = (upper - bins_mel) / (upper - center)

@@ -276,7 +276,7 @@ def _combinations(args: argparse.Namespace, device: str):
     if args.held_out is None:
         return None
     from melwave.errors import ConfigError
-    from melwave.inference.generate import load_generator
+    from melwave.models.io.load import load_generator
 
     model = load_generator(args.held_out, device="cpu")
     if not model.held_out:

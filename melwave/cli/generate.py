@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from melwave.cli.options import trust_file_option
+
 log = logging.getLogger("melwave")
 
 
@@ -57,17 +59,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--source-config", default=None, metavar="YAML",
                         help="-m is a DeepMelSpectrogramGenerator checkpoint and this its YAML config (conditions "
                              "from its class folders, its mel settings; output: its raw power mels)")
-    parser.add_argument("--trust-file", action="store_true",
-                        help="allow a legacy checkpoint that needs full unpickling (this can run code from the file)")
+    trust_file_option(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from melwave.errors import ConfigError
     from melwave.inference.generate import (
-        check_sampling, check_seconds, load_generator, model_seconds, parse_conditions, pick_vocoder, plan_samples,
-        write_samples,
+        check_sampling, check_seconds, model_seconds, parse_conditions, pick_vocoder, plan_samples, write_samples,
     )
+    from melwave.models.io.load import load_generator
 
     if args.source_config and not args.model:
         raise ConfigError("--source-config: give the DeepMel checkpoint it belongs to with -m PATH")
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     seconds = check_seconds(model, args.seconds)
     fixed = parse_conditions(model, args.condition)
     if args.held_out:
-        from melwave.inference.held_out import held_out_plans
+        from melwave.inference.held_out_samples import held_out_plans
 
         if args.all:
             raise ConfigError("--held-out and --all: choose one (--held-out already sweeps the other conditions)")

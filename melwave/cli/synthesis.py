@@ -1,5 +1,9 @@
 """`melwave analyze | synthesize | resynth | run | vocoders`: analysis and synthesis over batches.
 
+This module parses the options, loads the model into the jobs (`build_jobs`) and says what
+happened; what a batch holds and which mode `run` runs is planned in `melwave.inference.batch_plan`,
+the pairs run through `melwave.inference.runner`, and the lines it prints are `melwave.cli.batch`'s.
+
 At corpus scale (docs/scale.md): `--shard K/N|auto` runs one shard of the batch
 (`melwave.inference.sharding`; under torchrun the ranks split it without being asked), `--jobs N`
 runs it in N worker processes (`melwave.cli.workers`), `--manifest FILE` records one JSON line per
@@ -68,7 +72,7 @@ def _common(parser: argparse.ArgumentParser, *, model: bool = True) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
     parser.add_argument("--skip-existing", action="store_true", help="leave outputs that exist (resume a batch)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars, nor the progress lines of a long file off a terminal")
     trust_file_option(parser)
     scale_options(parser)
 
@@ -114,44 +118,25 @@ def _chunk_option(parser: argparse.ArgumentParser) -> None:
                         help="vocode long inputs in overlapping chunks of this length (default 5; 0 = whole file)")
 
 
-def _finish(report, shard=None) -> int:
-    """Print the summary (prefixed with the shard when this is one) and return the exit code."""
-    prefix = "" if shard is None or shard.whole else f"shard {shard.label}: "
-    print(f"melwave: {prefix}{report.summary()}", file=sys.stderr)
-    return 0 if report.ok else 1
+def _plan(args: argparse.Namespace, mode: str, shard):
+    """The plan of the whole batch (`melwave.inference.batch_plan`), made by every shard alike (so
+    a clash between inputs of different shards is still refused), with this shard's problems and
+    refusals printed now, before anything is written."""
+    from melwave.cli.batch import show_plan, show_problems
+    from melwave.inference.batch_plan import find_inputs
 
-
-def _units(args: argparse.Namespace, extensions: tuple[str, ...], default_suffix: str, shard):
-    """Every unit of the whole batch (`melwave.cli.batch.batch_units`), planned by every shard
-    alike (so a clash between inputs of different shards is still refused), with this shard's
-    problems and refusals printed now, before anything is written."""
-    from melwave.cli.batch import batch_units, expand_inputs, plan_batch
-
-    items, problems = expand_inputs(args.input, extensions)
-    for spec, reason in problems:
-        if shard.owns(spec):
-            print(f"melwave: FAILED {spec}: {reason}", file=sys.stderr)
-    if not items:
-        raise MelwaveError("no input files to process")
-    plan = plan_batch(items, args.output, default_suffix)
-    for note in plan.notes:
-        print(f"melwave: note: {note}", file=sys.stderr)
-    units = batch_units(items, problems, plan)
-    for unit in units:
-        if unit.status == "refused" and shard.owns(unit.key):
-            print(f"melwave: FAILED {unit.source}: {unit.reason}", file=sys.stderr)
-    return units
-
-
-# A group of this many times --batch-size files is read, sorted by length and vocoded B at a time:
-# sorting a larger group wastes less on padding, and the group's mels are held in memory.
-GROUP_BATCHES = 8
+    found = find_inputs(args.input, mode, chosen=getattr(args, "mode", None) if mode == "run" else None,
+                        mel_format=getattr(args, "format", "pt"))
+    show_problems(found, shard)
+    plan = found.plan(args.output)
+    show_plan(plan, shard)
+    return plan
 
 
 def build_jobs(args: argparse.Namespace, mode: str, device: str):
     """The Jobs that run `mode` (analyze, synthesize or resynth) for these options; loads the model.
     Called in each --jobs worker too, so it depends on nothing but its arguments."""
-    from melwave.cli.batch import Jobs
+    from melwave.inference.runner import Jobs
     from melwave.models.io.load import load_vocoder
     from melwave.inference.pipeline import DEFAULT_CHUNK_SECONDS, VocoderFor, analyze_file, resynth_file, synthesize_file
 
@@ -166,9 +151,11 @@ def build_jobs(args: argparse.Namespace, mode: str, device: str):
         if getattr(args, "model", None):
             cfg = load_vocoder(args.model, mel_config=explicit, trust_file=args.trust_file).mel_config
         return Jobs(functools.partial(analyze_file, cfg=cfg, device=device, overwrite=args.overwrite))
+    from melwave.inference.batch_jobs import batched_jobs
     from melwave.inference.pipeline import OutputRate, prepare_resynthesis, prepare_synthesis
 
     output_rate = OutputRate.parse(getattr(args, "output_rate", None))
+    progress = False if getattr(args, "no_progress", False) else None   # a long file's own bar or log lines
     if mode == "synthesize":
         # With --resample-mel the given config describes the input mels, which are converted to
         # the vocoder's own: then it is not a request for the vocoder.
@@ -178,45 +165,27 @@ def build_jobs(args: argparse.Namespace, mode: str, device: str):
         npy_config = explicit or vocoder.mel_config
         job = functools.partial(synthesize_file, vocoders=VocoderFor(vocoder), npy_config=npy_config,
                                 chunk_seconds=chunk, overwrite=args.overwrite, trust_file=args.trust_file,
-                                resample_mel=resample, output_rate=output_rate)
+                                resample_mel=resample, output_rate=output_rate, progress=progress)
         prepare = functools.partial(_prepare_synthesis, prepare=prepare_synthesis, vocoders=VocoderFor(vocoder),
                                     npy_config=npy_config, trust_file=args.trust_file, resample_mel=resample)
     else:
         vocoder = load_vocoder(args.model or DEFAULT_MODEL, device=device, mel_config=explicit, trust_file=args.trust_file,
                                backend=args.backend)
         job = functools.partial(resynth_file, vocoder=vocoder, device=device, chunk_seconds=chunk, overwrite=args.overwrite,
-                                output_rate=output_rate)
+                                output_rate=output_rate, progress=progress)
         prepare = functools.partial(prepare_resynthesis, vocoder=vocoder, device=device)
-    return _batched(job, vocoder, prepare, count_option(args, "--batch-size"), chunk, args.overwrite, output_rate)
+    return batched_jobs(job, vocoder, prepare, batch_size=count_option(args, "--batch-size"), chunk_seconds=chunk,
+                        overwrite=args.overwrite, output_rate=output_rate, progress=progress)
 
 
 def _prepare_synthesis(source: Path, target: Path, *, prepare, **options):
     return prepare(source, **options)  # synthesis needs no output to prepare: the same signature as resynthesis
 
 
-def _batched(job, vocoder, prepare, batch_size: int, chunk, overwrite: bool, output_rate):
-    """Jobs with cross-file batching when asked for and exact for this vocoder, else one by one with a note."""
-    from melwave.cli.batch import Jobs
-
-    if batch_size == 1:
-        return Jobs(job)
-    from melwave.inference.batch_jobs import BatchedVocoding
-    from melwave.inference.batching import batch_refusal
-
-    reason = batch_refusal(vocoder)
-    if reason is not None:
-        return Jobs(job, notes=(f"--batch-size {batch_size}: vocoder '{vocoder.name}' cannot batch exactly ({reason}); "
-                                f"vocoding one file at a time",))
-    group = BatchedVocoding(vocoder, prepare, batch_size=batch_size, chunk_seconds=chunk, overwrite=overwrite,
-                            output_rate=output_rate)
-    return Jobs(job, group, batch_size * GROUP_BATCHES)
-
-
 def _run(args: argparse.Namespace, mode: str) -> int:
-    from melwave.audio.io import AUDIO_EXTENSIONS
-    from melwave.audio.melfile import MEL_EXTENSIONS
-    from melwave.cli.batch import BatchReport, run_batch
-    from melwave.inference.pipeline import OutputRate, mode_for
+    from melwave.cli.batch import echo, finish
+    from melwave.inference.pipeline import OutputRate
+    from melwave.inference.runner import BatchReport, run_batch
     from melwave.inference.sharding import resolve_shard
 
     shard, shard_notes = resolve_shard(getattr(args, "shard", None))
@@ -225,25 +194,13 @@ def _run(args: argparse.Namespace, mode: str) -> int:
     device = resolve_device(args.device)
     for note in shard_notes:
         print(f"melwave: note: {note}", file=sys.stderr)
-    extensions, suffix = {
-        "analyze": (AUDIO_EXTENSIONS, ".npy" if getattr(args, "format", "pt") == "npy" else ".pt"),
-        "synthesize": (MEL_EXTENSIONS, ".wav"),
-        "resynth": (AUDIO_EXTENSIONS, ".wav"),
-        "run": (AUDIO_EXTENSIONS + MEL_EXTENSIONS, ".wav"),
-    }[mode]
     OutputRate.parse(getattr(args, "output_rate", None))  # a bad value is an error now, not per file
-    chosen = getattr(args, "mode", None) if mode == "run" else None
-    if chosen == "analyze":
-        suffix = ".pt"
-    units = _units(args, extensions, suffix, shard)
-    runnable = [u.pair for u in units if u.pair is not None]
-    if mode == "run" and runnable:  # from the whole batch: every shard runs the same mode
-        mode = chosen or mode_for([p for p, _ in runnable], [o for _, o in runnable])
-        if chosen is None and len(args.output) == 1 and not Path(args.output[0]).suffix:
-            print(f"melwave: note: -o {args.output[0]} is a folder: running {mode} (from the inputs' extensions; "
-                  f"--mode analyze|synthesize|resynth chooses)", file=sys.stderr)
-    mine = [u for u in units if shard.owns(u.key)]
-    record = _manifest(args, mode, shard, jobs, units, mine)
+    plan = _plan(args, mode, shard)
+    mode, note = plan.which_mode()
+    if note is not None:
+        print(f"melwave: note: {note}", file=sys.stderr)
+    mine = [u for u in plan.units if shard.owns(u.key)]
+    record = _manifest(args, mode, shard, jobs, plan.units, mine)
     try:
         report = BatchReport()
         pairs = [u.pair for u in mine if u.pair is not None]
@@ -261,14 +218,13 @@ def _run(args: argparse.Namespace, mode: str) -> int:
                 built = build_jobs(args, mode, device_for(device, slot))
                 for note in built.notes:
                     print(f"melwave: note: {note}", file=sys.stderr)
-                report = run_batch(pairs, built.job, group_job=built.group_job, group_size=built.group_size, **options)
-        # Counted after the batch's own failures, input problems before refusals, as they always were.
-        for unit in sorted((u for u in mine if u.pair is None), key=lambda u: u.status == "refused"):
-            report.failed.append((unit.source, unit.reason))
+                report = run_batch(pairs, built.job, group_job=built.group_job, group_size=built.group_size, echo=echo,
+                                   **options)
+        report.add_unrunnable(mine)
     finally:
         if record is not None:
             record.close()
-    return _finish(report, shard)
+    return finish(report, shard)
 
 
 def _worker_device(device: str, slot: int, jobs: int, worker: int) -> str:
@@ -280,41 +236,12 @@ def _manifest(args, command: str, shard, jobs: int, units, mine):
     records of this shard's inputs that cannot run are written now."""
     if getattr(args, "manifest", None) is None:
         return None
-    from melwave.inference.manifest import ManifestWriter, manifest_path, run_record
+    from melwave.inference.manifest import ManifestRecorder
 
-    writer = ManifestWriter(manifest_path(args.manifest, shard))
-    print(f"melwave: manifest {writer.path}", file=sys.stderr)
-    writer.write(run_record(command=command, shard=shard, jobs=jobs, all_ids=[u.id for u in units],
-                            planned=[u.id for u in mine]))
-    recorder = ManifestRecorder(writer, shard, mine)
-    for unit in mine:
-        if unit.pair is None:
-            recorder.unit(unit)
+    recorder = ManifestRecorder(args.manifest, shard, mine)
+    print(f"melwave: manifest {recorder.path}", file=sys.stderr)
+    recorder.start(command=command, jobs=jobs, all_ids=[u.id for u in units])
     return recorder
-
-
-class ManifestRecorder:
-    """`on_result` for run_batch: each FileResult as a file record under its unit's id."""
-
-    def __init__(self, writer, shard, units):
-        self.writer, self.shard = writer, shard
-        self.ids = {u.pair: u.id for u in units if u.pair is not None}
-
-    def unit(self, unit) -> None:
-        from melwave.inference.manifest import file_record
-
-        self.writer.write(file_record(id=unit.id, input=unit.source, output=None, status=unit.status, audio_seconds=None,
-                                      seconds=0.0, error=unit.reason, shard=self.shard))
-
-    def __call__(self, result) -> None:
-        from melwave.inference.manifest import file_record
-
-        self.writer.write(file_record(id=self.ids[(result.source, result.target)], input=result.source, output=result.target,
-                                      status=result.status, audio_seconds=result.audio_seconds, seconds=result.seconds,
-                                      error=result.error, notes=result.notes, shard=self.shard))
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 def _list_vocoders(args: argparse.Namespace) -> int:

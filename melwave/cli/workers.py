@@ -28,8 +28,9 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from melwave.cli.batch import BatchReport, FileResult, Jobs, echo, run_batch
+from melwave.cli.batch import echo
 from melwave.errors import MelwaveError
+from melwave.inference.runner import BatchReport, FileResult, Jobs, run_batch
 from melwave.inference.sharding import Shard, shard_of
 
 # Seconds a worker has to stop after SIGINT before it is killed.
@@ -76,7 +77,7 @@ def _worker(task: WorkerTask, messages) -> None:
         jobs = task.build(task.device)
         messages.put(("notes", task.index, jobs.notes))
         run_batch(task.pairs, jobs.job, skip_existing=task.skip_existing, overwrite=task.overwrite, progress=False,
-                  show=False, on_result=lambda result: messages.put(("result", task.index, result)),
+                  on_result=lambda result: messages.put(("result", task.index, result)),
                   group_job=jobs.group_job, group_size=jobs.group_size)
         messages.put(("done", task.index, None))
     except KeyboardInterrupt:

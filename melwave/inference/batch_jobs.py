@@ -1,5 +1,8 @@
 """`synthesize` / `resynth` over a group of files with one batched vocoder pass (`--batch-size`).
 
+`batched_jobs` decides how a batch is vocoded: in groups through `BatchedVocoding` when batching
+was asked for and is exact for the vocoder (`batching.batch_refusal`), else one file at a time.
+
 `BatchedVocoding(pairs)` does for each (input, output) what `pipeline.synthesize_file` or
 `pipeline.resynth_file` does (their first halves, `pipeline.prepare_*`, read and check the mel),
 but vocodes the mels that fit in one chunk together (`batching.vocode_batch`,
@@ -21,12 +24,17 @@ from torch import Tensor
 
 from melwave.audio.config import MelConfig
 from melwave.errors import MelwaveError
-from melwave.inference.batching import vocode_batch
+from melwave.inference.batching import batch_refusal, vocode_batch
 from melwave.inference.pipeline import OutputRate, chunk_frames_for, vocode, write_wave
+from melwave.inference.runner import Jobs
 from melwave.models.base import Vocoder
 
 # (input, output) -> (vocoder, (n_mels, frames) mel, its config, notes, the input's audio rate or None)
 Prepare = Callable[[Path, Path], tuple[Vocoder, Tensor, MelConfig, list[str], "int | None"]]
+
+# A group of this many times --batch-size files is read, sorted by length and vocoded B at a time:
+# sorting a larger group wastes less on padding, and the group's mels are held in memory.
+GROUP_BATCHES = 8
 
 
 @dataclass(frozen=True)
@@ -48,11 +56,11 @@ class _Pending:
 
 
 class BatchedVocoding:
-    """A group job for `melwave.cli.batch.run_batch`: pairs -> [Done | Exception] in order."""
+    """A group job for `melwave.inference.runner.run_batch`: pairs -> [Done | Exception] in order."""
 
     def __init__(self, vocoder: Vocoder, prepare: Prepare, *, batch_size: int, chunk_seconds: float | None,
-                 overwrite: bool, output_rate: OutputRate = OutputRate()):
-        self.vocoder, self.prepare, self.batch_size = vocoder, prepare, batch_size
+                 overwrite: bool, output_rate: OutputRate = OutputRate(), progress: bool | None = None):
+        self.vocoder, self.prepare, self.batch_size, self.progress = vocoder, prepare, batch_size, progress
         self.chunk_seconds, self.overwrite, self.output_rate = chunk_seconds, overwrite, output_rate
         self.chunk_frames = chunk_frames_for(vocoder.mel_config, chunk_seconds)
 
@@ -75,7 +83,8 @@ class BatchedVocoding:
                 if vocoder is self.vocoder and (self.chunk_frames is None or mel.shape[-1] <= self.chunk_frames):
                     pending.append(_Pending(index, mel, notes, time.perf_counter() - start, input_rate))
                     continue
-                wave = vocode(vocoder, mel, config, source=str(source), chunk_seconds=self.chunk_seconds)
+                wave = vocode(vocoder, mel, config, source=str(source), chunk_seconds=self.chunk_seconds,
+                              progress=self.progress)
                 seconds = self._write(source, target, wave, input_rate, notes)
                 results[index] = Done(tuple(notes), seconds, time.perf_counter() - start)
             except Exception as err:  # noqa: BLE001 - this file's failure, reported on its own line
@@ -111,3 +120,20 @@ class BatchedVocoding:
                 continue
             share = elapsed * item.mel.shape[-1] / total
             results[item.index] = Done(tuple(item.notes), seconds, item.seconds + share + time.perf_counter() - begin)
+
+
+def batched_jobs(job: Callable[[Path, Path], list[str]], vocoder: Vocoder, prepare: Prepare, *, batch_size: int,
+                 chunk_seconds: float | None, overwrite: bool, output_rate: OutputRate = OutputRate(),
+                 progress: bool | None = None) -> Jobs:
+    """`job` one file at a time, or with `batch_size` > 1 also as a group job of BatchedVocoding;
+    when the vocoder cannot batch exactly, one file at a time with a note saying why. `progress`:
+    a long file's own progress (`inference.progress`; False = none)."""
+    if batch_size == 1:
+        return Jobs(job)
+    reason = batch_refusal(vocoder)
+    if reason is not None:
+        return Jobs(job, notes=(f"--batch-size {batch_size}: vocoder '{vocoder.name}' cannot batch exactly ({reason}); "
+                                f"vocoding one file at a time",))
+    group = BatchedVocoding(vocoder, prepare, batch_size=batch_size, chunk_seconds=chunk_seconds, overwrite=overwrite,
+                            output_rate=output_rate, progress=progress)
+    return Jobs(job, group, batch_size * GROUP_BATCHES)

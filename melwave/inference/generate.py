@@ -1,12 +1,13 @@
 """Generating sounds from a conditional mel generator.
 
-    model = load_generator()                          # the shipped `notes` model (or a path / run folder)
+    model = load_generator()                          # the shipped `flow-notes` model (or a path / run folder)
     conditions = parse_conditions(model, ["instrument=flute", "velocity=loud"])
     plans = plan_samples(model, conditions, n=8, sweep=False, seed=0)
     paths = write_samples(model, plans, "out/", vocoder=pick_vocoder(model))
 
-Per sample `write_samples` writes NAME.pt (the mel in the model's MelConfig units, with its
-config, `melwave.load_mel` reads it), NAME.wav (through the vocoder) and NAME.png, plus one
+`load_generator` lives with the other loaders (`melwave.models.io.load`). Per sample
+`write_samples` writes NAME.pt (the mel in the model's MelConfig units, with its config,
+`melwave.load_mel` reads it), NAME.wav (through the vocoder) and NAME.png, plus one
 OUT/labels.csv (path,cond1,...) so the folder is itself a labelled dataset that the evaluation
 tools and `melwave train classifier` read. Work is done `batch_size` samples at a time and written
 before the next batch, so thousands of samples never pile up in memory.
@@ -40,62 +41,16 @@ from melwave.audio.config import PRESETS
 from melwave.audio.io import save_audio
 from melwave.audio.melfile import MelFile, save_mel
 from melwave.audio.plot import save_mel_image
-from melwave.errors import CheckpointError, ConfigError, OutputExistsError
+from melwave.errors import ConfigError, OutputExistsError
 from melwave.inference.limiter import CEILING_DB, limit_peaks, over_full_scale
 from melwave.inference.output_plan import short_hash, unique_names
+# load_generator lives with the other loaders (models/io/load); importing it here also keeps the
+# older path `melwave.inference.generate.load_generator` working.
+from melwave.models.io.load import load_generator, load_vocoder
 from melwave.utils.csvsafe import csv_text
 from melwave.utils.fileio import atomic_write_bytes
 
 log = logging.getLogger("melwave")
-
-SHIPPED = "flow-notes"  # the default model: melwave/pretrained/flow-notes/model.safetensors
-
-
-def shipped_generators() -> dict[str, Path]:
-    """Name -> model file of every generator that ships inside melwave (the registry's one
-    shipped-model lookup, which serves the shipped vocoders too)."""
-    from melwave.models.io.registry import shipped_models
-
-    return shipped_models("generator")
-
-
-def load_generator(name_or_path: str | Path | None = None, *, device: str | torch.device = "cpu",
-                   source_config: str | Path | None = None, trust_file: bool = False):
-    """A mel generator (any MelGenerator family: cwgan, flow) from a shipped name (default
-    `flow-notes`), a .safetensors file or a run folder.
-
-    With `source_config` (a DeepMelSpectrogramGenerator YAML config), `name_or_path` is a checkpoint
-    its train scripts saved: the generator is rebuilt layer for layer and `generate(labels, z=z)`
-    returns what the source's generate script returns for that z (its raw linear power mel, under
-    the source's MelConfig). `trust_file` allows such a legacy file that needs full unpickling.
-    """
-    from melwave.models.base import MelGenerator
-    from melwave.models.io.model_file import load_model
-
-    if source_config is not None:
-        from melwave.models.io.formats.deepmel import load_deepmel
-
-        if name_or_path is None:
-            raise ConfigError("source_config: give the DeepMel checkpoint it belongs to as well (-m PATH)")
-        return load_deepmel(name_or_path, source_config, device=device, trust_file=trust_file)
-
-    key = str(name_or_path) if name_or_path is not None else SHIPPED
-    shipped = shipped_generators()
-    if key in shipped:
-        path = shipped[key]
-    else:
-        path = Path(key)
-        if not path.exists():
-            raise CheckpointError(f"unknown generator {key!r}: not a file or run folder, and not one of the shipped "
-                                  f"models {sorted(shipped) or '(none installed)'}")
-    model = load_model(path, device=device)
-    if not isinstance(model, MelGenerator):
-        raise CheckpointError(f"{path}: holds a {model.family!r} model, not a mel generator")
-    if model.uses_statistics and not model.has_statistics:
-        raise CheckpointError(f"{path}: the generator has no normalisation statistics (was it ever trained?)")
-    if key in shipped:
-        model.name = key
-    return model
 
 
 def parse_conditions(model, items: Sequence[str]) -> dict[str, str]:
@@ -194,8 +149,6 @@ def plan_samples(model, fixed: Mapping[str, str], *, n: int, sweep: bool = False
 def pick_vocoder(model, name: str | None = None, *, device: str | torch.device = "cpu"):
     """The named vocoder, or by default the pretrained HiFi-GAN when the model's MelConfig is its
     (hifigan-22k), else Griffin-Lim under the model's MelConfig."""
-    from melwave.models.io.load import load_vocoder
-
     if name is None:
         name = "hifigan-universal" if model.mel_config == PRESETS["hifigan-22k"] else "griffinlim"
     vocoder = load_vocoder(name, device=device, mel_config=model.mel_config)

@@ -143,6 +143,34 @@ class ManifestWriter:
         self.close()
 
 
+class ManifestRecorder:
+    """A batch command's `--manifest`: `start` writes the run record and a record for each unit of
+    this shard that cannot run; then, as `on_result` of `melwave.inference.runner.run_batch`, each
+    FileResult is written as a file record under its unit's id. `units`: this shard's units
+    (`melwave.inference.batch_plan.Unit`)."""
+
+    def __init__(self, path: str | Path, shard: Shard, units: Sequence[Any]):
+        self.writer, self.shard, self.units = ManifestWriter(manifest_path(path, shard)), shard, list(units)
+        self.path = self.writer.path
+        self.ids = {u.pair: u.id for u in self.units if u.pair is not None}
+
+    def start(self, *, command: str, jobs: int, all_ids: Sequence[str]) -> None:
+        self.writer.write(run_record(command=command, shard=self.shard, jobs=jobs, all_ids=all_ids,
+                                     planned=[u.id for u in self.units]))
+        for unit in self.units:
+            if unit.pair is None:
+                self.writer.write(file_record(id=unit.id, input=unit.source, output=None, status=unit.status,
+                                              audio_seconds=None, seconds=0.0, error=unit.reason, shard=self.shard))
+
+    def __call__(self, result: Any) -> None:
+        self.writer.write(file_record(id=self.ids[(result.source, result.target)], input=result.source, output=result.target,
+                                      status=result.status, audio_seconds=result.audio_seconds, seconds=result.seconds,
+                                      error=result.error, notes=result.notes, shard=self.shard))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 # --- reading and merging -----------------------------------------------------------------------
 
 

@@ -1,8 +1,8 @@
 """The output planner: every batch's whole input -> output map, checked before anything is written.
 
 Every command that writes many files plans through here (analyze, synthesize, resynth and run via
-`melwave.cli.batch`, and `melwave generate`'s sample names via `unique_names`), so that no batch
-silently loses a file. The rules:
+`melwave.inference.batch_plan`, and `melwave generate`'s sample names via `unique_names`), so that
+no batch silently loses a file. The rules:
 
 - The same input named more than once (the same path twice, a symlink to it, a file inside a folder
   that is also given, a repeated list entry) is processed once, under its first mention, with a

@@ -11,7 +11,7 @@ import torch
 
 from melwave.audio.config import MelConfig
 from melwave.audio.features import MelExtractor
-from melwave.audio.io import AUDIO_EXTENSIONS, load_audio, resample, save_audio
+from melwave.audio.io import load_audio, resample, save_audio
 from melwave.audio.melfile import MEL_EXTENSIONS, MelFile, load_mel, save_mel
 from melwave.errors import AudioError, MelwaveError
 from melwave.models.base import Vocoder
@@ -102,16 +102,24 @@ class VocoderFor:
         if cfg not in self._adapted:
             from melwave.models.vocoders.griffinlim import GriffinLim
 
-            adapted = GriffinLim(cfg, self.vocoder.config).to(self.vocoder.device)
+            adapted = GriffinLim(self.vocoder.config, mel_config=cfg).to(self.vocoder.device)
             adapted.name = self.vocoder.name
             self._adapted[cfg] = adapted
         return self._adapted[cfg]
 
 
-def vocode(vocoder: Vocoder, mel: torch.Tensor, cfg: MelConfig, *, source: str, chunk_seconds: float | None) -> torch.Tensor:
-    """(n_mels, frames) -> (T,) on CPU, checked against the vocoder's config, chunked if long."""
+def vocode(vocoder: Vocoder, mel: torch.Tensor, cfg: MelConfig, *, source: str, chunk_seconds: float | None,
+           progress: bool | None = None) -> torch.Tensor:
+    """(n_mels, frames) -> (T,) on CPU, checked against the vocoder's config, chunked if long.
+
+    A file of several chunks reports its progress in seconds of audio (`inference.progress`:
+    `progress` None = a bar on a terminal, log lines otherwise; False = silent)."""
+    from melwave.inference.progress import AudioProgress
+
     mel = vocoder.check_mel(mel, cfg, source=source)
-    wave = vocoder.synthesize(mel, cfg, chunk_frames=chunk_frames_for(cfg, chunk_seconds))
+    seconds = mel.shape[-1] * cfg.hop_length / cfg.sample_rate
+    with AudioProgress(Path(source).name, seconds, enabled=progress) as report:
+        wave = vocoder.synthesize(mel, cfg, chunk_frames=chunk_frames_for(cfg, chunk_seconds), progress=report)
     wave = wave[0].detach().float().cpu()
     if not torch.isfinite(wave).all():
         raise MelwaveError(f"{source}: vocoder '{vocoder.name}' produced NaN/Inf samples")
@@ -156,36 +164,18 @@ def prepare_resynthesis(source: Path, target: Path, vocoder: Vocoder, *,
 
 def synthesize_file(source: Path, target: Path, vocoders: VocoderFor, *, npy_config: MelConfig | None = None,
                     chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS, overwrite: bool = False,
-                    trust_file: bool = False, resample_mel: bool = False, output_rate: OutputRate = OutputRate()) -> list[str]:
+                    trust_file: bool = False, resample_mel: bool = False, output_rate: OutputRate = OutputRate(),
+                    progress: bool | None = None) -> list[str]:
     vocoder, mel, config, notes, _ = prepare_synthesis(source, vocoders, npy_config=npy_config, trust_file=trust_file,
                                                        resample_mel=resample_mel)
-    wave = vocode(vocoder, mel, config, source=str(source), chunk_seconds=chunk_seconds)
+    wave = vocode(vocoder, mel, config, source=str(source), chunk_seconds=chunk_seconds, progress=progress)
     return notes + write_wave(target, wave, vocoder.sample_rate, output_rate=output_rate, overwrite=overwrite)
 
 
 def resynth_file(source: Path, target: Path, vocoder: Vocoder, *, device: str = "cpu",
                  chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS, overwrite: bool = False,
-                 output_rate: OutputRate = OutputRate()) -> list[str]:
+                 output_rate: OutputRate = OutputRate(), progress: bool | None = None) -> list[str]:
     vocoder, mel, config, notes, input_rate = prepare_resynthesis(source, target, vocoder, device=device)
-    wave = vocode(vocoder, mel, config, source=str(source), chunk_seconds=chunk_seconds)
+    wave = vocode(vocoder, mel, config, source=str(source), chunk_seconds=chunk_seconds, progress=progress)
     return notes + write_wave(target, wave, vocoder.sample_rate, output_rate=output_rate, input_rate=input_rate,
                               overwrite=overwrite)
-
-
-def mode_for(inputs: list[Path], outputs: list[Path]) -> str:
-    """GOMIN's extension rule: audio->audio resynth, audio->mel analyze, mel->audio synthesize."""
-    def kind(path: Path) -> str:
-        suffix = path.suffix.lower()
-        if suffix in MEL_EXTENSIONS:
-            return "mel"
-        if suffix in AUDIO_EXTENSIONS:
-            return "audio"
-        return "other"
-
-    kinds = {(kind(i), kind(o)) for i, o in zip(inputs, outputs)}
-    table = {("audio", "audio"): "resynth", ("audio", "mel"): "analyze", ("mel", "audio"): "synthesize"}
-    modes = {table.get(k) for k in kinds}
-    if None in modes or len(modes) != 1:
-        raise MelwaveError(f"cannot tell the mode from the extensions {sorted(kinds)}: use audio->audio (resynth), "
-                           f"audio->.pt/.npy (analyze) or .pt/.npy->audio (synthesize), the same for every pair")
-    return modes.pop()

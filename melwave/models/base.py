@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
 
 import numpy as np
 import torch
@@ -55,6 +55,11 @@ class MelModel(nn.Module):
     mel_config: MelConfig
 
     def __init__(self, config: Any, mel_config: MelConfig):
+        # Every model takes (config, mel_config); a MelConfig first is the old Griffin-Lim order,
+        # which would otherwise fail far from here (or not at all, for a family without a config).
+        if isinstance(config, MelConfig):
+            raise TypeError(f"{type(self).__name__}: got a MelConfig as `config`; models take (config, mel_config): "
+                            f"pass it as mel_config=...")
         super().__init__()
         self.config = config
         self.mel_config = mel_config
@@ -103,8 +108,9 @@ class Vocoder(MelModel):
 
     family: ClassVar[str] = "vocoder"
 
-    def __init__(self, mel_config: MelConfig, config: Any = None):
-        # MelConfig first: Griffin-Lim and vocoders from outside melwave are built from it alone.
+    def __init__(self, config: Any = None, *, mel_config: MelConfig):
+        # `config` may be None (a vocoder from outside melwave, with no architecture config):
+        # `mel_config` is then named, so the two can never be swapped silently.
         super().__init__(config, mel_config)
         self._extractor = MelExtractor(mel_config)
 
@@ -156,17 +162,19 @@ class Vocoder(MelModel):
         return mel.float()
 
     @torch.no_grad()
-    def synthesize(self, mel: Tensor, mel_config: MelConfig | None = None, *, chunk_frames: int | None = None) -> Tensor:
+    def synthesize(self, mel: Tensor, mel_config: MelConfig | None = None, *, chunk_frames: int | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> Tensor:
         """Checked inference: (n_mels, frames) -> (T,), or (B, n_mels, frames) -> (B, T).
 
-        With `chunk_frames`, long mels are vocoded in overlapping chunks (bounded memory).
+        With `chunk_frames`, long mels are vocoded in overlapping chunks (bounded memory), and
+        `progress(done_frames, total_frames)` is called after each chunk.
         """
         squeeze = mel.ndim == 2
         mel = self.check_mel(mel.to(self.device), mel_config)
         if chunk_frames is not None and mel.shape[-1] > chunk_frames:
             from melwave.models.chunking import synthesize_chunked
 
-            wave = synthesize_chunked(self, mel, chunk_frames=chunk_frames)
+            wave = synthesize_chunked(self, mel, chunk_frames=chunk_frames, progress=progress)
         else:
             wave = self(mel)
         return wave[0] if squeeze else wave

@@ -25,7 +25,11 @@ from melwave.utils.dataclass_config import parse_dataclass
 
 log = logging.getLogger("melwave.train")
 
-FAMILIES = ("flow", "cwgan")
+FAMILIES = ("cwgan", "flow")
+# The family trained without --family. Measured in docs/own-sounds.md: on two small spoken-word sets
+# the WGAN-GP below is labelled right by the nearest-neighbour judge >= 97 % of the time after 6-10
+# minutes of one CPU thread, the flow default 75-78 % after 10 minutes (it needs many more steps).
+DEFAULT_FAMILY = "cwgan"
 
 _TRAIN = {"seed": 0, "log_every": 25, "checkpoint_every": 250, "validate_every": 500}
 _DATA_OPTIONS = {"crop": "start", "labels": "auto"}  # one-shots: the onset matters; labels.csv or name=value folders
@@ -33,7 +37,7 @@ _DATA_OPTIONS = {"crop": "start", "labels": "auto"}  # one-shots: the onset matt
 DEFAULTS: dict[str, dict[str, Any]] = {
     "flow": {
         "train": {"steps": 3000, "batch_size": 64, "learning_rate": 0.0005, "betas": [0.9, 0.99], "weight_decay": 0.0,
-                  "grad_clip": 1.0, **_TRAIN},
+                  "grad_clip": 1.0, "precision": "auto", **_TRAIN},
         "mel": "hifigan-22k",
         "model": {"family": "flow", "preset": "small",
                   "config": {"sampling_steps": 8, "guidance": 2.0, "solver": "heun", "clamp_to_data": True}},
@@ -42,11 +46,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                    "warmup_steps": 200, "data": dict(_DATA_OPTIONS)},
     },
     "cwgan": {
-        "train": {"steps": 3000, "batch_size": 80, "learning_rate": 0.0002, "betas": [0.5, 0.9], **_TRAIN},
+        "train": {"steps": 6000, "batch_size": 16, "learning_rate": 0.0002, "betas": [0.5, 0.9], "precision": "auto",
+                  **_TRAIN},
         "mel": "hifigan-22k",
         "model": {"family": "cwgan", "preset": "cpu"},
         "data": {"validation_clips": 4},
-        "recipe": {"name": "wgan-gp", "n_critic": 5, "gp_weight": 10.0,
+        "recipe": {"name": "wgan-gp", "n_critic": 1, "gp_weight": 10.0, "critic_learning_rate": 0.0004,
                    "critic": {"channels": [16, 32, 64, 128], "conditioning": "projection", "instance_norm": False,
                               "auxiliary_classifier": True},
                    "auxiliary_weight": 1.0, "data": dict(_DATA_OPTIONS)},

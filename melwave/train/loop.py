@@ -30,6 +30,7 @@ from melwave.train.budget import StopSignals, TrainingInterrupted
 from melwave.train.config import UNTIL_DEADLINE, RunConfig, parse_run_config, read_yaml
 from melwave.train.recipe import Recipe, RecipeContext, get_recipe, resolved_precision, unwrap
 from melwave.train.state import TrainState
+from melwave.utils.durations import format_duration
 from melwave.utils.optional import require
 
 log = logging.getLogger("melwave.train")
@@ -53,15 +54,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def format_duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
 
 
 def checkpoint_payload(recipe: Recipe, state: TrainState, config: RunConfig, info: dist_utils.DistributedInfo) -> dict[str, Any]:
@@ -182,7 +174,7 @@ class Session:
         return self.previous_seconds + self.elapsed()
 
 
-def _train(config: RunConfig, data_dir, run_dir: Path, info: dist_utils.DistributedInfo, *, resume: bool, init: str | None,
+def _train(config: RunConfig, data_dir: str | Path | None, run_dir: Path, info: dist_utils.DistributedInfo, *, resume: bool, init: str | None,
            on_finish=None, session: Session) -> Path:
     existing = ckpt.list_checkpoints(run_dir)
     if existing and not resume:
@@ -204,7 +196,7 @@ def _train(config: RunConfig, data_dir, run_dir: Path, info: dist_utils.Distribu
             handler.close()
 
 
-def _run(config: RunConfig, data_dir, run_dir: Path, info: dist_utils.DistributedInfo, *, resume: bool, init: str | None,
+def _run(config: RunConfig, data_dir: str | Path | None, run_dir: Path, info: dist_utils.DistributedInfo, *, resume: bool, init: str | None,
          on_finish=None, session: Session) -> Path:
     train_cfg = config.train
     seed_everything(train_cfg.seed + info.rank)

@@ -6,10 +6,16 @@ distributed set-up. A recipe owns what differs: which modules exist, how one ste
 what validation measures, which module is the exported product.
 
 Batches are whatever the recipe's dataset yields (audio segments for vocoders, (mel, labels)
-for a mel generator, (features, class) for a classifier); the loop only moves them to the device.
+for a mel generator or the condition classifier); the loop only moves them to the device.
+
+Recipes come in two families, each with a base that builds the model once from the run config and
+takes its `mel_config` as the run's one mel config: recipes.vocoder_base.VocoderRecipe (audio
+segments -> a Vocoder: gan, diffusion, distill) and recipes.labelled_base.LabelledMelRecipe (labelled
+mel crops -> a conditional model: generator_base.GeneratorRecipe for wgan-gp and flow-matching, and
+the classifier).
 
 A recipe's life in the loop:
-    recipe = MyRecipe(run_config, context)   # context: device, distributed helpers, rank
+    recipe = MyRecipe(run_config, context)   # run_config: RunConfig; context: device, distributed helpers, rank
     recipe.build()                           # create modules, optimizers, schedulers
     (loop restores a checkpoint into recipe.modules/optimizers/schedulers + extra_state)
     recipe.wrap(context.wrap_module)         # DDP wrapping under torchrun (after restore)
@@ -22,12 +28,17 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable
 
 import torch
 from torch import Tensor, nn
 
 from melwave.train.state import TrainState
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
+    from melwave.train.config import RunConfig
 
 
 @dataclass
@@ -86,13 +97,13 @@ class Recipe(abc.ABC):
     # command that runs it (commands refuse a config whose recipe makes something else).
     trains: ClassVar[str] = ""
 
-    def __init__(self, config: Any, context: RecipeContext):
-        self.config = config          # the resolved run config (melwave.train.config.RunConfig)
+    def __init__(self, config: RunConfig, context: RecipeContext):
+        self.config = config          # the resolved run config
         self.context = context
         self.device = context.device
         self.modules: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
-        self.schedulers: dict[str, Any] = {}
+        self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
 
     # --- building -------------------------------------------------------------------------
     @abc.abstractmethod
@@ -125,7 +136,7 @@ class Recipe(abc.ABC):
             for name in (self.schedulers if names is None else names):
                 self.schedulers[name].step()
 
-    def autocast(self) -> Any:
+    def autocast(self) -> torch.autocast:
         """Context for forward passes: bf16 autocast when train.precision is bf16, or auto on a
         device with fast bf16 (`fast_bf16`)."""
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
@@ -142,10 +153,11 @@ class Recipe(abc.ABC):
 
     # --- data -----------------------------------------------------------------------------
     @abc.abstractmethod
-    def datasets(self, data_dir: Any) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset | None]:
-        """(training dataset, validation dataset or None) for the data the user pointed at."""
+    def datasets(self, data_dir: str | Path | None) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset | None]:
+        """(training dataset, validation dataset or None) for the data the user pointed at (None: no
+        --data given; recipes that need data refuse in one line)."""
 
-    def collate(self, items: list) -> Any:
+    def collate(self, items: list[Any]) -> Any:
         """Batch a list of dataset items (default: torch's default_collate)."""
         return torch.utils.data.default_collate(items)
 
@@ -218,7 +230,7 @@ def get_recipe(name: str) -> type[Recipe]:
     return _RECIPES[name]
 
 
-def require_trains(config: Any, kind: str, *, where: str) -> None:
+def require_trains(config: RunConfig, kind: str, *, where: str) -> None:
     """Refuse a run config whose recipe does not produce a `kind` (what `melwave train KIND` checks)."""
     from melwave.errors import ConfigError
 

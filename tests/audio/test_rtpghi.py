@@ -69,6 +69,7 @@ def test_any_chunking_gives_the_same_samples_at_the_same_time():
     assert returned + stream.flush().numel() == magnitude.shape[-1] * cfg.hop_length
 
 
+@pytest.mark.float_sensitive
 def test_reset_restarts_the_utterance_and_mels_stream_like_the_offline_call():
     cfg = PRESETS["hifigan-22k"]
     mel = mel_spectrogram(harmonic_signal(0.5, cfg.sample_rate), cfg)
@@ -87,12 +88,13 @@ def test_silence_gives_silence():
     assert out.shape == (12 * cfg.hop_length,) and not out.any()
 
 
+@pytest.mark.float_sensitive
 def test_griffinlim_streams_through_rtpghi_and_says_it_is_approximate():
     from melwave.models.vocoders.griffinlim import GriffinLim
 
     cfg = PRESETS["hifigan-22k"]
     mel = mel_spectrogram(harmonic_signal(0.5, cfg.sample_rate), cfg)
-    vocoder_stream = GriffinLim(cfg).stream()
+    vocoder_stream = GriffinLim(mel_config=cfg).stream()
     assert isinstance(vocoder_stream, RTPGHIStream) and vocoder_stream.exact is False
     joined = torch.cat([vocoder_stream.push(mel[:, :5]), vocoder_stream.push(mel[:, 5:]), vocoder_stream.flush()])
     torch.testing.assert_close(joined, rtpghi(mel, cfg), rtol=0, atol=1e-6)

@@ -1,12 +1,10 @@
 """The source-system presets equal the sources' own analyses on every frame, edge frames included.
 
 References: `source_references.py` (numpy float64, written from the sources' definitions) and, for
-the MelGAN tutorial, a golden file computed by TensorFlow itself (scripts/melgan_mel_golden.py).
+the MelGAN tutorial, a golden file computed by TensorFlow itself (tests/goldens/melgan_keras_mel/).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,9 +13,13 @@ from source_references import keras_tutorial_mel, tf_mel_weight_matrix, torchaud
 
 from melwave.audio.config import PRESETS
 from melwave.audio.features import MelExtractor, compress, decompress, mel_basis, mel_spectrogram
+from repo_paths import GOLDENS
 from testsignals import chirp_mix
 
-GOLDEN_TF = Path(__file__).parent / "data" / "melgan-keras-mel.npz"
+GOLDEN_TF = GOLDENS / "melgan_keras_mel" / "golden.npz"
+
+# Every test here compares melwave's analysis with a source's own, within float32 rounding.
+pytestmark = pytest.mark.float_sensitive
 
 
 def _clip(sample_rate: int, num_samples: int, seed: int = 0) -> np.ndarray:
@@ -25,7 +27,6 @@ def _clip(sample_rate: int, num_samples: int, seed: int = 0) -> np.ndarray:
     return chirp_mix(sample_rate, num_samples / sample_rate + 0.01, seed, dtype=np.float64)[:num_samples]
 
 
-@pytest.mark.float_sensitive
 @pytest.mark.parametrize("name, num_samples", [("cwgan-22k", 32768), ("cwgan-strips-22k", 44161)])
 def test_cwgan_presets_equal_torchaudio_zero_padded_mels(name, num_samples):
     # 32768 samples is the source's training crop: 128 frames, the first and last two of which
@@ -33,7 +34,7 @@ def test_cwgan_presets_equal_torchaudio_zero_padded_mels(name, num_samples):
     cfg = PRESETS[name]
     wave = _clip(cfg.sample_rate, num_samples)
     reference = torchaudio_mel(wave, sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, hop=cfg.hop_length,
-                               n_mels=cfg.n_mels, f_min=cfg.fmin, f_max=cfg.f_max)
+                               n_mels=cfg.n_mels, f_min=cfg.fmin, f_max=cfg.resolved_fmax)
     ours = mel_spectrogram(wave.astype(np.float32), cfg).double().numpy()
     assert ours.shape == reference.shape == (cfg.n_mels, cfg.num_frames(num_samples))
     # float32 STFT + matmul against float64: rounding of ~1e-7 of the peak (measured 2.1e-7);
@@ -51,7 +52,7 @@ def test_cwgan_presets_equal_torchaudio_zero_padded_mels(name, num_samples):
 
 def test_tf_filterbank_equals_tensorflows_definition():
     cfg = PRESETS["melgan-22k"]
-    reference = tf_mel_weight_matrix(cfg.n_mels, cfg.n_freqs, cfg.sample_rate, cfg.fmin, cfg.f_max).T
+    reference = tf_mel_weight_matrix(cfg.n_mels, cfg.n_freqs, cfg.sample_rate, cfg.fmin, cfg.resolved_fmax).T
     ours = mel_basis(cfg).numpy()
     # Both are float64 constructions; ours is stored as float32: one float32 rounding of weights <= 1.
     np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-7)
@@ -61,7 +62,6 @@ def test_tf_filterbank_equals_tensorflows_definition():
     assert np.abs(librosa_style - reference).max() > 1e-3
 
 
-@pytest.mark.float_sensitive
 def test_melgan_preset_equals_the_keras_tutorials_mel():
     cfg = PRESETS["melgan-22k"]
     num_samples = 22050 + 100  # not a multiple of the hop: pad_end's zeros reach the last frames
@@ -75,7 +75,6 @@ def test_melgan_preset_equals_the_keras_tutorials_mel():
     assert reference.max() - reference.min() == pytest.approx(80.0)  # the floor is reached: tested too
 
 
-@pytest.mark.float_sensitive
 def test_melgan_preset_equals_tensorflows_output():
     # Golden output of TensorFlow 2.21 running the tutorial's analysis on a stored clip.
     golden = np.load(GOLDEN_TF)

@@ -17,9 +17,9 @@ import torch
 
 from melwave.audio.config import PRESETS
 from melwave.cli import main
-from melwave.cli.batch import MAX_LIST_LINE, read_list
 from melwave.data.labelled import read_labels_csv
 from melwave.inference import pipeline
+from melwave.inference.inputs import MAX_LIST_LINE, read_list
 from melwave.inference.output_plan import Item, plan_batch
 from melwave.utils.csvsafe import csv_text, guard_cell, unguard_cell
 

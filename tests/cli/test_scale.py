@@ -25,9 +25,10 @@ from hypothesis import strategies as st
 
 from melwave.audio.config import PRESETS
 from melwave.cli import main
-from melwave.cli.batch import batch_units, expand_inputs
 from melwave.cli.workers import assign
 from melwave.errors import ConfigError
+from melwave.inference.batch_plan import batch_units
+from melwave.inference.inputs import expand_inputs
 from melwave.inference.manifest import FILE_FIELDS, RUN_FIELDS, merge_manifests
 from melwave.inference.output_plan import plan_batch
 from melwave.inference.sharding import Shard, from_environment, parse_shard, resolve_shard, shard_of

@@ -70,6 +70,7 @@ def test_vggish_front_end():
     assert abs(band_centers[center] - 1000) < 120
 
 
+@pytest.mark.float_sensitive
 def test_vggish_loads_standard_layout_and_embeds(vggish_files, vggish_model):
     weights, pca, network = vggish_files
     model = vggish_model
@@ -109,6 +110,7 @@ def _write_set(root, freqs, rate=16000, seconds=1.0, seed=0):
     return paths
 
 
+@pytest.mark.float_sensitive
 def test_fad_with_vggish_properties_and_cache(tmp_path, vggish_model):
     model = vggish_model
     low = _write_set(tmp_path / "low", np.linspace(200, 300, 6), seconds=2.0)

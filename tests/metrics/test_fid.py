@@ -43,6 +43,7 @@ def test_source_style_renders_linear_power_like_the_source():
         ImageStyle(vmin=1.0, vmax=0.0)
 
 
+@pytest.mark.float_sensitive
 def test_resize_matches_fid_helper_definition():
     # "nv_bilinear": a constant image stays constant, and a 299x299 input is returned unchanged.
     x = torch.rand(2, 3, 299, 299)
@@ -55,6 +56,7 @@ def _features(freqs, seed=0):
     return inception_features(np.stack([render_mel_image(note(f, seed=seed + i), CFG) for i, f in enumerate(freqs)]))
 
 
+@pytest.mark.float_sensitive
 def test_inception_features_and_fid_on_mel_images():
     # Kept to four images: Inception-v3 costs ~0.5 s per image on one CPU core.
     low, high = _features([110.0, 130.0]), _features([1500.0, 2500.0])

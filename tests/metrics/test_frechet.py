@@ -15,11 +15,13 @@ def sample(n=400, d=8, shift=0.0, scale=1.0, seed=0):
     return rng.normal(size=(n, d)) @ mix * scale + shift
 
 
+@pytest.mark.float_sensitive
 def test_identical_sets_have_zero_distance():
     a = sample()
     assert frechet_distance_features(a, a) == pytest.approx(0.0, abs=1e-8)
 
 
+@pytest.mark.float_sensitive
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 10_000), d=st.integers(1, 12))
 def test_symmetric_and_non_negative(seed, d):
@@ -29,6 +31,7 @@ def test_symmetric_and_non_negative(seed, d):
     assert ab == pytest.approx(ba, rel=1e-6, abs=1e-9)
 
 
+@pytest.mark.float_sensitive
 def test_grows_monotonically_with_mean_shift():
     a = sample()
     distances = [frechet_distance_features(a, a + shift) for shift in (0.0, 0.1, 0.5, 1.0, 3.0)]
@@ -37,6 +40,7 @@ def test_grows_monotonically_with_mean_shift():
     assert distances[-1] == pytest.approx(8 * 9.0, rel=1e-6)
 
 
+@pytest.mark.float_sensitive
 def test_matches_textbook_formula_when_well_conditioned():
     a, b = sample(500, 6, seed=1), sample(500, 6, shift=0.2, scale=0.7, seed=2)
     sa, sb = gaussian_stats(a), gaussian_stats(b)
@@ -45,6 +49,7 @@ def test_matches_textbook_formula_when_well_conditioned():
     assert frechet_distance(sa, sb) == pytest.approx(textbook, rel=1e-6)
 
 
+@pytest.mark.float_sensitive
 def test_singular_covariances_stay_real_and_non_negative():
     # Fewer items than dimensions: rank-deficient covariances, where sqrtm(S1 S2) goes complex.
     a, b = sample(10, 64, seed=3), sample(12, 64, seed=4)

@@ -19,6 +19,7 @@ def test_copies_are_near_copies_and_new_draws_are_not():
     assert drawn.near_copy_share < 0.2 and 0.7 < drawn.median_ratio < 1.5
 
 
+@pytest.mark.float_sensitive
 def test_nearest_excludes_only_the_item_itself_and_matches_brute_force():
     rng = np.random.default_rng(1)
     a, b = rng.normal(size=(300, 5)), rng.normal(size=(40, 5))

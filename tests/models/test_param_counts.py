@@ -19,8 +19,9 @@ from melwave.models.io.model_file import read_header
 from melwave.models.io.registry import families, family_class
 
 from _vocoder_checks import build_on_meta, keras_param_count, param_count
+from repo_paths import REPO
 
-PRETRAINED = Path(__file__).resolve().parents[2] / "melwave" / "pretrained"
+PRETRAINED = REPO / "melwave" / "pretrained"
 
 
 def _card_count(card: Path, pattern: str) -> int:
@@ -89,7 +90,7 @@ PUBLISHED: dict[str, list[tuple]] = {
     # BigVGAN's 112M (Lee et al. 2023, Table 1; 128 instead of 100 mels adds 0.3M to conv_pre).
     "gomin-gan": [("gomin", _without("film"), 112e6, 0.01, "Lee et al. 2023 (BigVGAN), Table 1")],
     # The paper's Table 1 says 1.44M; the generator it describes (the toolkit's parallel_wavegan.v1,
-    # which builds the same 1,334,309 parameters: tests/models/test_pwg.py) is 7.3% smaller.
+    # which builds the same 1,334,309 parameters: tests/models/io/test_pwg.py) is 7.3% smaller.
     "parallel-wavegan": [("parallel-wavegan", param_count, 1.44e6, 0.08, "Yamamoto et al. 2020 (Parallel WaveGAN), Table 1")],
     "pwg-toolkit": [("parallel-wavegan", param_count, 1.44e6, 0.08, "Yamamoto et al. 2020 (Parallel WaveGAN), Table 1")],
     # No weights: the algorithm (Griffin & Lim 1984) is the whole vocoder.
@@ -116,7 +117,7 @@ def _build(family: str, what):
     if callable(what):
         return build_on_meta(what)
     if what is None:  # Griffin-Lim: built from a MelConfig alone
-        return build_on_meta(lambda: cls(PRESETS["hifigan-22k"]))
+        return build_on_meta(lambda: cls(mel_config=PRESETS["hifigan-22k"]))
     return build_on_meta(lambda: cls(cls.named_configs[what], PRESETS[cls.default_mel_preset]))
 
 

@@ -166,6 +166,7 @@ def test_external_data_sizes_and_kinds_are_checked_before_onnx_runtime(entries, 
     assert no_onnx_runtime == []
 
 
+@pytest.mark.float_sensitive
 def test_external_data_inside_the_folder_loads_and_runs(tmp_path):
     """The control: the same checks pass a model whose data lies beside it, directly or through
     a symlink that stays in the folder, at an offset within the file."""

@@ -58,3 +58,20 @@ def speechlike(seconds: float = 1.5, sample_rate: int = 16000, f0: float = 140.0
     wave = wave * envelope
     wave += 0.003 * np.random.default_rng(seed).normal(size=len(t))
     return (0.5 * wave / np.abs(wave).max()).astype(np.float32)
+
+
+def write_labelled(root, seconds=(0.30, 0.35, 0.40)):
+    """word=W/voice=V/take.wav: 2 words × 2 voices × len(seconds) harmonic tones, a pitch per
+    (word, voice), a length per take."""
+    import soundfile as sf
+
+    for w, word in enumerate(("go", "stop")):
+        for v, voice in enumerate(("low", "high")):
+            folder = root / f"word={word}" / f"voice={voice}"
+            folder.mkdir(parents=True)
+            for take, length in enumerate(seconds):
+                t = np.arange(int(length * 22050)) / 22050
+                f0 = 120 * (1 + v) * (1 + 0.5 * w)
+                wave = 0.3 * np.sin(2 * np.pi * f0 * t) * np.minimum(1, 20 * t) * np.minimum(1, 20 * (length - t))
+                sf.write(folder / f"{take}.wav", wave.astype(np.float32), 22050)
+    return root

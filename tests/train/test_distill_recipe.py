@@ -40,6 +40,7 @@ def _waves():
     return [tone(1.3, 22050, 140.0, seed=0), tone(0.9, 22050, 210.0, seed=1)]
 
 
+@pytest.mark.float_sensitive
 def test_teacher_targets_are_the_teachers_output_and_come_back_from_the_cache(tmp_path, monkeypatch):
     waves, files = _waves(), [tmp_path / "a.wav", tmp_path / "b.wav"]
     teacher = TeacherTargets("griffinlim", MEL, tmp_path / "cache", torch.device("cpu"))

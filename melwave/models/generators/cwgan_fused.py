@@ -16,7 +16,7 @@ At batch 1 on a CPU these pieces (the Linear's weights read from memory, the con
 BatchNorm passes, embedding maps) cost as much as the convolutions (per-layer profile of
 `benchmarks/strips.py`), so folding them is what lets the single-pass strips model run faster
 than the deep one. The result equals the module's own forward within float rounding (tested,
-tests/generators/test_models.py); training never uses it.
+tests/models/generators/test_models.py); training never uses it.
 
     fused = FusedCWGAN.from_model(model)     # model in eval mode
     fused(z, labels)                         # (B, z_dim), (B, K) -> (B, G, n_mels, strip_frames)

@@ -1,4 +1,5 @@
-"""Loading a vocoder by name or path: `load_vocoder` (the public `melwave.load_vocoder`).
+"""Loading models by name or path: `load_vocoder` and `load_generator` (the public
+`melwave.load_vocoder` and `melwave.load_generator`), and `load_classifier`.
 
 Names come from the registry's tables (`melwave.models.io.registry`); paths are melwave's own
 model files (`model_file`), other projects' published layouts (`formats`), `hf:` repositories
@@ -19,7 +20,10 @@ from melwave.models.io.registry import NAMED_TABLE, _import_entry, available_voc
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from melwave.models.base import Vocoder
+    from melwave.models.base import MelGenerator, Vocoder
+
+# The generator `load_generator()` loads when given no name: melwave/pretrained/flow-notes/.
+DEFAULT_GENERATOR = "flow-notes"
 
 # How a loaded vocoder runs: torch (melwave's modules) or an ONNX Runtime session of its export.
 BACKENDS = ("torch", "onnxruntime")
@@ -113,4 +117,48 @@ def load_classifier(path: str | Path, *, device: str | torch.device = "cpu"):
     model = load_model(path, device=device)
     if not isinstance(model, MelClassifier):
         raise CheckpointError(f"{path}: holds a {model.family!r} model, not a condition classifier")
+    return model
+
+
+def shipped_generators() -> dict[str, Path]:
+    """Name -> model file of every generator that ships inside melwave (the registry's one
+    shipped-model lookup, which serves the shipped vocoders too)."""
+    return shipped_models("generator")
+
+
+def load_generator(name_or_path: str | Path | None = None, *, device: str | torch.device = "cpu",
+                   source_config: str | Path | None = None, trust_file: bool = False) -> MelGenerator:
+    """A mel generator (any MelGenerator family: cwgan, flow) from a shipped name (default
+    DEFAULT_GENERATOR), a .safetensors file or a run folder.
+
+    With `source_config` (a DeepMelSpectrogramGenerator YAML config), `name_or_path` is a checkpoint
+    its train scripts saved: the generator is rebuilt layer for layer and `generate(labels, z=z)`
+    returns what the source's generate script returns for that z (its raw linear power mel, under
+    the source's MelConfig). `trust_file` allows such a legacy file that needs full unpickling.
+    """
+    from melwave.models.base import MelGenerator
+
+    if source_config is not None:
+        from melwave.models.io.formats.deepmel import load_deepmel
+
+        if name_or_path is None:
+            raise ConfigError("source_config: give the DeepMel checkpoint it belongs to as well (-m PATH)")
+        return load_deepmel(name_or_path, source_config, device=device, trust_file=trust_file)
+
+    key = str(name_or_path) if name_or_path is not None else DEFAULT_GENERATOR
+    shipped = shipped_generators()
+    if key in shipped:
+        path = shipped[key]
+    else:
+        path = Path(key)
+        if not path.exists():
+            raise CheckpointError(f"unknown generator {key!r}: not a file or run folder, and not one of the shipped "
+                                  f"models {sorted(shipped) or '(none installed)'}")
+    model = load_model(path, device=device)
+    if not isinstance(model, MelGenerator):
+        raise CheckpointError(f"{path}: holds a {model.family!r} model, not a mel generator")
+    if model.uses_statistics and not model.has_statistics:
+        raise CheckpointError(f"{path}: the generator has no normalisation statistics (was it ever trained?)")
+    if key in shipped:
+        model.name = key
     return model

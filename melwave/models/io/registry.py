@@ -54,7 +54,7 @@ SHIPPED_FOLDERS: dict[str, Path] = {"vocoder": PRETRAINED_DIR / "vocoders", "gen
 
 def shipped_models(kind: str = "vocoder") -> dict[str, Path]:
     """Name -> model file of every model of KIND ("vocoder" or "generator") shipped inside
-    melwave: the one lookup behind `load_vocoder(NAME)` and `melwave.inference.generate.load_generator`."""
+    melwave: the one lookup behind `load_vocoder(NAME)` and `load_generator(NAME)` (melwave.models.io.load)."""
     if kind not in SHIPPED_FOLDERS:
         raise ValueError(f"shipped model kind {kind!r}: expected one of {sorted(SHIPPED_FOLDERS)}")
     return {p.parent.name: p for p in sorted(SHIPPED_FOLDERS[kind].glob("*/model.safetensors"))}

@@ -15,7 +15,7 @@ the torch code it stands for:
 
 Chunked synthesis: the graph has no state input, so each chunk starts from its own peak phase
 (the torch model continues the previous chunk's phase, `forward_chunk`); the crossfade over
-`receptive_frames` of context hides most of the difference (see tests/models/test_onnx.py).
+`receptive_frames` of context hides most of the difference (see tests/models/onnx/test_onnx.py).
 """
 
 from __future__ import annotations

@@ -450,7 +450,7 @@ class OnnxVocoder(Vocoder):
     def __init__(self, session: Any, meta: Mapping[str, str] | OnnxHeader, *, source: str):
         header = meta if isinstance(meta, OnnxHeader) else OnnxHeader.parse(meta, source)
         check_graph_io(session, header.mel_config.n_mels, source)
-        super().__init__(header.mel_config, header.model_config)
+        super().__init__(header.model_config, mel_config=header.mel_config)
         self.family = header.family  # the exported family: callers branching on it see the real one
         self.provenance = header.provenance
         self._source = source

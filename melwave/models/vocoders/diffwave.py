@@ -211,7 +211,7 @@ class DiffWave(Vocoder):
     default_mel_preset = "hifigan-22k"
 
     def __init__(self, config: DiffWaveConfig = DIFFWAVE_CONFIGS["base"], mel_config: MelConfig = PRESETS["hifigan-22k"]):
-        super().__init__(mel_config, config)
+        super().__init__(config, mel_config=mel_config)
         if config.hop_length != mel_config.hop_length:
             raise ConfigError(f"DiffWave upsamples the mel by {config.hop_length} but the mel hop_length is {mel_config.hop_length}")
         self.network = DiffWaveNet(config, mel_config.n_mels, config.schedule.num_train_steps)

@@ -139,7 +139,7 @@ class GominGAN(WeightNormMixin, Vocoder):
     feed_forward = True  # convolutions and pointwise activations only: streams exactly (melwave.models.streaming)
 
     def __init__(self, config: GominGANConfig = GOMIN_CONFIGS["gomin"], mel_config: MelConfig = PRESETS["gomin-24k"]):
-        super().__init__(mel_config, config)
+        super().__init__(config, mel_config=mel_config)
         if config.hop_length != mel_config.hop_length:
             raise ConfigError(f"GOMIN GAN upsamples by {config.hop_length} but the mel hop_length is {mel_config.hop_length}")
         channels, strides = config.initial_channels, config.upsample_strides

@@ -38,13 +38,10 @@ class GriffinLim(Vocoder):
     family = "griffinlim"
     config_class = GriffinLimConfig
 
-    def __init__(self, mel_config: MelConfig = PRESETS["hifigan-22k"], config: GriffinLimConfig = GriffinLimConfig()):
-        super().__init__(mel_config, config)
-
-    @classmethod
-    def build(cls, config: GriffinLimConfig, mel_config: MelConfig) -> "GriffinLim":
-        # The MelConfig comes first here: it is all a plain `GriffinLim(mel_config)` needs.
-        return cls(mel_config, config)
+    def __init__(self, config: GriffinLimConfig = GriffinLimConfig(), mel_config: MelConfig = PRESETS["hifigan-22k"]):
+        # (config, mel_config) as every model; with no weights, the MelConfig is often all one
+        # gives: `GriffinLim(mel_config=cfg)`. A MelConfig passed first is refused (MelModel).
+        super().__init__(config, mel_config=mel_config)
 
     def forward(self, mel: Tensor) -> Tensor:
         return self.forward_chunk(mel)[0]
@@ -81,4 +78,4 @@ class GriffinLim(Vocoder):
 
 # The named vocoder "griffinlim" (the registry's NAMED_TABLE points here): works under any mel config.
 def named_griffinlim(device: str | torch.device = "cpu", mel_config: MelConfig | None = None) -> GriffinLim:
-    return GriffinLim(mel_config or PRESETS["hifigan-22k"]).to(device)
+    return GriffinLim(mel_config=mel_config or PRESETS["hifigan-22k"]).to(device)

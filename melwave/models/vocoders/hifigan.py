@@ -115,7 +115,7 @@ class HiFiGAN(CachedStreaming, WeightNormMixin, Vocoder):
     feed_forward = True  # convolutions only: streams exactly (melwave.models.streaming)
 
     def __init__(self, config: HiFiGANConfig = HIFIGAN_V1, mel_config: MelConfig = PRESETS["hifigan-22k"]):
-        super().__init__(mel_config, config)
+        super().__init__(config, mel_config=mel_config)
         if config.hop_length != mel_config.hop_length:
             raise ConfigError(f"HiFi-GAN upsamples by {config.hop_length} but the mel hop_length is {mel_config.hop_length}")
         channels = config.upsample_initial_channel

@@ -72,7 +72,7 @@ MELGAN_CONFIGS = {
     "melgan": MelGANConfig(),
     "debug": MelGANConfig(initial_channels=32, dilations=(1, 3)),
     # The Keras tutorial's generator: 4,646,658 trainable parameters with weight norm, as Keras
-    # prints them (4,646,912 with Keras' bookkeeping; tests/models/test_melgan.py counts both).
+    # prints them (4,646,912 with Keras' bookkeeping; tests/models/vocoders/test_melgan.py counts both).
     "melgan-keras": MelGANConfig(style="keras"),
     "debug-keras": MelGANConfig(initial_channels=32, dilations=(1, 3), style="keras"),
 }
@@ -128,7 +128,7 @@ class MelGAN(CachedStreaming, WeightNormMixin, Vocoder):
     streaming_functions = {reflect_pad: "reflect"}
 
     def __init__(self, config: MelGANConfig = MELGAN_CONFIGS["melgan"], mel_config: MelConfig = PRESETS["melgan-22k"]):
-        super().__init__(mel_config, config)
+        super().__init__(config, mel_config=mel_config)
         if config.hop_length != mel_config.hop_length:
             raise ConfigError(f"MelGAN upsamples by {config.hop_length} but the mel hop_length is {mel_config.hop_length}")
         channels = config.initial_channels

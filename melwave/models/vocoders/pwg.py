@@ -109,7 +109,7 @@ class ParallelWaveGAN(WeightNormMixin, Vocoder):
 
     def __init__(self, config: ParallelWaveGANConfig = PWG_CONFIGS["parallel-wavegan"],
                  mel_config: MelConfig = PRESETS["hifigan-22k"]):
-        super().__init__(mel_config, config)
+        super().__init__(config, mel_config=mel_config)
         if config.hop_length != mel_config.hop_length:
             raise ConfigError(f"Parallel WaveGAN upsamples by {config.hop_length} but the mel hop_length is {mel_config.hop_length}")
         n_mels = mel_config.n_mels
@@ -261,7 +261,7 @@ class ToolkitVocoder(Vocoder):
     default_mel_preset = "hifigan-22k"
 
     def __init__(self, config: ToolkitConfig = TOOLKIT_CONFIGS["parallel-wavegan"], mel_config: MelConfig = PRESETS["hifigan-22k"]):
-        super().__init__(mel_config, config)
+        super().__init__(config, mel_config=mel_config)
         if config.hop_length != mel_config.hop_length:
             raise ConfigError(f"{config.generator} upsamples by {config.hop_length} but the mel hop_length is {mel_config.hop_length}")
         n_mels = mel_config.n_mels

@@ -95,7 +95,7 @@ class Vocos(Vocoder):
     feed_forward = True  # without a prior: convolutions, per-frame norms and an overlap-add (streams exactly)
 
     def __init__(self, config: VocosConfig = VOCOS_CONFIGS["vocos"], mel_config: MelConfig = PRESETS["hifigan-22k"]):
-        super().__init__(mel_config, config)
+        super().__init__(config, mel_config=mel_config)
         self.embed = nn.Conv1d(mel_config.n_mels, config.dim, config.kernel, padding=config.kernel // 2)
         self.norm = nn.LayerNorm(config.dim, eps=1e-6)
         self.blocks = nn.ModuleList(

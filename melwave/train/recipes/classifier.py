@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import torch
 from torch import Tensor
@@ -19,8 +19,12 @@ from torch import Tensor
 from melwave.data.labelled import LabelledDataConfig, LabelledMels
 from melwave.errors import ConfigError
 from melwave.models.classifier import MelClassifier
-from melwave.train.recipe import Recipe, Validation, register_recipe, unwrap
+from melwave.train.recipe import Validation, register_recipe, unwrap
+from melwave.train.recipes.labelled_base import LabelledMelRecipe
 from melwave.train.state import TrainState
+
+if TYPE_CHECKING:  # pragma: no cover
+    from melwave.train.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ class ClassifierOptions:
             raise ConfigError("shift_frames and gain_db must be >= 0")
 
 
-def default_run_config(overrides: list[str] = ()) -> Any:
+def default_run_config(overrides: list[str] = ()) -> RunConfig:
     """The built-in classifier run config (what `melwave train classifier` uses without --config)."""
     from melwave.train.config import apply_overrides, parse_run_config
 
@@ -50,18 +54,14 @@ def default_run_config(overrides: list[str] = ()) -> Any:
 
 
 @register_recipe
-class ClassifierRecipe(Recipe):
+class ClassifierRecipe(LabelledMelRecipe):
     name = "classifier"
     trains = "classifier"
     Options = ClassifierOptions
+    model_class = MelClassifier
+    model_key = "classifier"
 
-    def build(self) -> None:
-        if self.config.model.family != MelClassifier.family:
-            raise ConfigError(f"model.family={self.config.model.family!r}: the classifier recipe trains 'mel-classifier'")
-        model_config = self.config.model.resolved_config()
-        if not model_config.get("conditions"):
-            raise ConfigError("model.config.conditions is empty; `melwave train classifier` fills it from the data's labels")
-        model = MelClassifier.from_config(model_config, self.config.mel, path="model.config").to(self.device)
+    def build_training(self, model: MelClassifier) -> None:
         self.modules = {"classifier": model}
         self.optimizers = {"classifier": self.make_optimizer(model.parameters())}
         self.schedulers = {"classifier": self.make_scheduler(self.optimizers["classifier"])}
@@ -70,21 +70,16 @@ class ClassifierRecipe(Recipe):
     def classifier(self) -> MelClassifier:
         return unwrap(self.modules["classifier"])
 
-    def datasets(self, data_dir: Any) -> tuple[LabelledMels, LabelledMels | None]:
-        if data_dir is None:
-            raise ConfigError("the classifier recipe needs --data DIR (a labelled folder of audio)")
-        model = self.classifier
-        full = LabelledMels.from_folder(data_dir, self.config.mel, frames=model.config.frames,
-                                        data=self.config.recipe.options.data, vocabulary=model.vocabulary)
-        train_set, val_set = full.split(self.config.data.validation_clips, seed=self.config.data.split_seed)
+    def fit_statistics(self, train_set: LabelledMels) -> None:
+        """The training set's per-bin statistics, set on every run, resumed ones included (the same split
+        gives the same values)."""
         mean, std, _ = train_set.statistics()
-        model.set_statistics(mean.to(self.device), std.to(self.device))
-        return train_set, val_set
+        self.classifier.set_statistics(mean.to(self.device), std.to(self.device))
 
     def augment(self, mels: Tensor) -> Tensor:
         options: ClassifierOptions = self.config.recipe.options
-        if options.gain_db and self.config.mel.compression == "log":
-            scale = 20.0 if self.config.mel.power == 1.0 else 10.0
+        if options.gain_db and self.mel_config.compression == "log":
+            scale = 20.0 if self.mel_config.power == 1.0 else 10.0
             gain = (torch.rand(mels.shape[0], 1, 1, device=mels.device) * 2 - 1) * options.gain_db
             floor = self.classifier.fill
             mels = torch.where(mels > floor + 1e-3, mels + gain * torch.log(torch.tensor(10.0)) / scale, mels).clamp(min=floor)

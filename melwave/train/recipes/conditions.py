@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from melwave.errors import ConfigError
 from melwave.models.vocabulary import Vocabulary
 
+if TYPE_CHECKING:  # pragma: no cover
+    from melwave.data.holdout import HoldoutConfig
+    from melwave.train.config import RunConfig
 
-def prepare_config(config: Any, data_dir: str | Path) -> Any:
+
+def prepare_config(config: RunConfig, data_dir: str | Path) -> RunConfig:
     """The run config with `model.config.conditions` filled from the data's labels (if unset) and,
     for a generator with `recipe.data.holdout`, the held-out combinations chosen (if unchosen)."""
     model_config = config.model.resolved_config()
@@ -47,7 +51,7 @@ def prepare_config(config: Any, data_dir: str | Path) -> Any:
     return dataclasses.replace(config, model=model, recipe=recipe)
 
 
-def resolve_holdout(config: Any, labels: list[dict[str, str]], vocabulary: Vocabulary):
+def resolve_holdout(config: RunConfig, labels: list[dict[str, str]], vocabulary: Vocabulary) -> HoldoutConfig:
     """`recipe.data.holdout` with its combinations chosen from `labels`; only generators hold out."""
     from melwave.models.base import MelGenerator
     from melwave.models.io.registry import family_class

@@ -12,19 +12,18 @@ validation listens to and what gets exported.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-from melwave.audio.features import MelExtractor
 from melwave.errors import ConfigError
+from melwave.models.base import Vocoder
 from melwave.train.ema import EMA, EMACheckpoint, check_decay
-from melwave.train.recipe import Recipe, Validation, register_recipe, unwrap
-from melwave.train.recipes.vocoder_common import (
-    VocoderValidation, build_vocoder, exported_copy, load_pretrained_into, vocoder_datasets,
-)
+from melwave.train.recipe import Validation, register_recipe
+from melwave.train.recipes.vocoder_base import VocoderRecipe
+from melwave.train.recipes.vocoder_common import exported_copy, load_pretrained_into
 from melwave.train.state import TrainState
 
 LOSSES = ("l1", "l2")
@@ -44,34 +43,30 @@ class DiffusionOptions:
 
 
 @register_recipe
-class DiffusionVocoderRecipe(EMACheckpoint, Recipe):
+class DiffusionVocoderRecipe(EMACheckpoint, VocoderRecipe):
     name = "diffusion"
-    trains = "vocoder"
     Options = DiffusionOptions
 
-    def build(self) -> None:
-        options: DiffusionOptions = self.config.recipe.options
-        model = build_vocoder(self.config).to(self.device)
-        if not hasattr(model, "network") or not hasattr(model, "schedule"):
+    def prepare_vocoder(self, vocoder: Vocoder) -> Vocoder:
+        if not hasattr(vocoder, "network") or not hasattr(vocoder, "schedule"):
             raise ConfigError(f"model.family={self.config.model.family!r}: the diffusion recipe needs a model with "
                               f"a noise `network` and a `schedule` (e.g. diffwave)")
+        return vocoder
+
+    def build_training(self, model: Vocoder) -> None:
+        options: DiffusionOptions = self.config.recipe.options
         self.modules = {"generator": model}
         self.network = model.network  # replaced by its DDP wrapper in wrap()
         self.optimizers = {"generator": self.make_optimizer(model.network.parameters())}
         self.schedulers = {"generator": self.make_scheduler(self.optimizers["generator"])}
-        self.extractor = MelExtractor(self.config.mel).to(self.device)
         self.ema = EMA(model.network) if options.ema_decay is not None else None
-        self.validation = VocoderValidation(self.config.mel, self.device, options.validation_samples)
 
-    def wrap(self, wrap_module) -> None:
+    def wrap(self, wrap_module: Callable[[nn.Module], nn.Module]) -> None:
         # Only the noise network trains; the vocoder around it holds the schedule and sampler.
         self.network = wrap_module(self.modules["generator"].network)
 
-    def datasets(self, data_dir):
-        return vocoder_datasets(self.config, data_dir)
-
     def init_from(self, source: str) -> None:
-        load_pretrained_into(self.modules["generator"], source, self.config.mel)
+        load_pretrained_into(self.vocoder, source, self.mel_config)
         if self.ema is not None:
             self.ema = EMA(self.modules["generator"].network)
 
@@ -99,9 +94,9 @@ class DiffusionVocoderRecipe(EMACheckpoint, Recipe):
         return {"loss": loss.item(), "grad_norm": grad_norm, "lr": optimizer.param_groups[0]["lr"]}
 
     # --- EMA in validation and export (in checkpoints: EMACheckpoint) ---
-    def _inference_model(self):
+    def _inference_model(self) -> Vocoder:
         """A copy of the vocoder carrying the EMA weights (or the live ones without EMA)."""
-        model = exported_copy(unwrap(self.modules["generator"]))
+        model = exported_copy(self.vocoder)
         if self.ema is not None:
             self.ema.copy_to(model.network)
         return model
@@ -112,5 +107,5 @@ class DiffusionVocoderRecipe(EMACheckpoint, Recipe):
         steps = options.validation_steps or model.config.inference_steps
         return self.validation(lambda mel: model(mel, steps=steps), batches)
 
-    def export_model(self):
+    def export_model(self) -> Vocoder:
         return self._inference_model()

@@ -16,19 +16,22 @@ weak (HiFi-GAN on music). Teacher targets are computed once per file and cached
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from melwave.audio.features import MelExtractor
 from melwave.errors import ConfigError
 from melwave.losses.spectral import CompressedComplexSTFTLoss, MelL1Loss
-from melwave.train.recipe import Recipe, register_recipe
-from melwave.train.recipes.vocoder_common import (
-    OnePassVocoderMethods, VocoderValidation, build_vocoder, set_weight_norm, vocoder_datasets,
-)
+from melwave.models.base import Vocoder
+from melwave.train.recipe import register_recipe
+from melwave.train.recipes.vocoder_base import VocoderRecipe
 from melwave.train.state import TrainState
+
+if TYPE_CHECKING:  # pragma: no cover
+    from melwave.data.audio_segments import PairedSegments, ValidationClips
 
 
 @dataclass(frozen=True)
@@ -54,33 +57,29 @@ class DistillOptions:
 
 
 @register_recipe
-class DistillVocoderRecipe(OnePassVocoderMethods, Recipe):
+class DistillVocoderRecipe(VocoderRecipe):
     name = "distill"
-    trains = "vocoder"
     Options = DistillOptions
 
-    def build(self) -> None:
-        options: DistillOptions = self.config.recipe.options
-        student = set_weight_norm(build_vocoder(self.config), options.weight_norm).to(self.device)
+    def build_training(self, student: Vocoder) -> None:
         self.modules = {"generator": student}
         self.optimizers = {"generator": self.make_optimizer(student.parameters())}
         self.schedulers = {"generator": self.make_scheduler(self.optimizers["generator"])}
-        self.extractor = MelExtractor(self.config.mel).to(self.device)
-        self.mel_l1 = MelL1Loss(self.config.mel).to(self.device)
+        self.mel_l1 = MelL1Loss(self.mel_config).to(self.device)
         self.complex_stft = CompressedComplexSTFTLoss().to(self.device)
-        self.validation = VocoderValidation(self.config.mel, self.device, options.validation_samples)
 
-    def datasets(self, data_dir):
+    def datasets(self, data_dir: str | Path | None) -> tuple[PairedSegments, ValidationClips | None]:
+        """The recordings' crops paired with the teacher's output for the same samples: (2, T) each."""
         from melwave.data.audio_segments import PairedSegments
         from melwave.train.teacher import TeacherTargets
 
         options: DistillOptions = self.config.recipe.options
-        train_set, val_set = vocoder_datasets(self.config, data_dir)
-        teacher = TeacherTargets(options.teacher, self.config.mel, options.teacher_cache, self.device)
+        train_set, val_set = super().datasets(data_dir)
+        teacher = TeacherTargets(options.teacher, self.mel_config, options.teacher_cache, self.device)
         targets = teacher.targets(train_set.waves, train_set.files, rank=self.context.rank,
                                   world_size=self.context.world_size)
         del teacher  # the teacher's weights are not needed while training
-        return PairedSegments(train_set, targets, align=self.config.mel.hop_length), val_set
+        return PairedSegments(train_set, targets, align=self.mel_config.hop_length), val_set
 
     def train_step(self, batch: Tensor, state: TrainState) -> dict[str, float]:
         """batch: (B, 2, T) = (recording, teacher output) crops."""

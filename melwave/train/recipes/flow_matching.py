@@ -17,28 +17,26 @@ train.lr_decay every train.lr_decay_every steps. An exponential moving average o
 (warmed up: melwave.train.ema) is what validation samples from and what is exported; it is
 checkpointed, so a resumed run continues the same average.
 
-Data, normalisation statistics and the TensorBoard grids are the mel-generator recipes' shared
-ones (recipes.generator_common), so rules about the training data apply to every generator.
+Data, normalisation statistics, the EMA and the TensorBoard grids are the mel-generator recipes'
+shared ones (recipes.generator_base), so rules about the training data apply to every generator.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from melwave.data.labelled import LabelledDataConfig, LabelledMels
+from melwave.data.labelled import LabelledDataConfig
 from melwave.errors import ConfigError
 from melwave.models.diffusion.rectified_flow import TIME_DISTRIBUTIONS, interpolate, training_times, velocity_target
 from melwave.models.generators.flow import FlowGenerator
-from melwave.train.ema import EMA, EMACheckpoint, check_decay, warmed_up_decay
-from melwave.train.images import image_row
-from melwave.train.recipe import Recipe, Validation, register_recipe, unwrap
-from melwave.train.recipes.generator_common import condition_grids, generator_datasets
+from melwave.train.ema import check_decay
+from melwave.train.recipe import Validation, register_recipe
+from melwave.train.recipes.generator_base import GeneratorRecipe, envelope_l1
 from melwave.train.state import TrainState
 
 # Times at which validation measures the velocity error (fixed, so values compare across steps).
@@ -69,20 +67,13 @@ class FlowMatchingOptions:
 
 
 @register_recipe
-class FlowMatchingRecipe(EMACheckpoint, Recipe):
+class FlowMatchingRecipe(GeneratorRecipe):
     name = "flow-matching"
-    trains = "generator"
     Options = FlowMatchingOptions
+    model_class = FlowGenerator
 
-    def build(self) -> None:
+    def build_training(self, generator: FlowGenerator) -> None:
         options: FlowMatchingOptions = self.config.recipe.options
-        if self.config.model.family != FlowGenerator.family:
-            raise ConfigError(f"model.family={self.config.model.family!r}: the flow-matching recipe trains 'flow' generators")
-        model_config = self.config.model.resolved_config()
-        if not model_config.get("conditions"):
-            raise ConfigError("model.config.conditions is empty; `melwave train generator` fills it from the data's "
-                              "labels (or call melwave.train.recipes.conditions.prepare_config)")
-        generator = FlowGenerator.from_config(model_config, self.config.mel, path="model.config").to(self.device)
         self.modules = {"generator": generator}
         optimizer = self.make_optimizer(generator.parameters())
         self.optimizers = {"generator": optimizer}
@@ -94,14 +85,6 @@ class FlowMatchingRecipe(EMACheckpoint, Recipe):
 
         # A plain function: LambdaLR checkpoints only its step count, not the function.
         self.schedulers = {"generator": torch.optim.lr_scheduler.LambdaLR(optimizer, factor)}
-        self.ema = EMA(generator) if options.ema_decay is not None else None
-
-    @property
-    def generator(self) -> FlowGenerator:
-        return unwrap(self.modules["generator"])
-
-    def datasets(self, data_dir: Any) -> tuple[LabelledMels, LabelledMels | None]:
-        return generator_datasets(self.config, data_dir, self.generator)
 
     def train_step(self, batch: tuple[Tensor, Tensor], state: TrainState) -> dict[str, float]:
         options: FlowMatchingOptions = self.config.recipe.options
@@ -120,25 +103,14 @@ class FlowMatchingRecipe(EMACheckpoint, Recipe):
         grad_norm = self.clip_gradients(generator)
         optimizer.step()
         self.schedulers["generator"].step()
-        if self.ema is not None:
-            self.ema.update(generator, warmed_up_decay(options.ema_decay, state.step))
+        self.update_ema(state)
         return {"loss": loss.item(), "grad_norm": grad_norm, "lr": optimizer.param_groups[0]["lr"]}
-
-    # --- EMA in validation and export (in checkpoints: EMACheckpoint) ---
-    def _inference_model(self) -> FlowGenerator:
-        """A copy of the generator carrying the EMA weights (or the live ones without EMA)."""
-        model = copy.deepcopy(self.generator).eval()
-        if self.ema is not None:
-            self.ema.copy_to(model)
-        return model
 
     @torch.no_grad()
     def validate(self, batches: Iterable[tuple[Tensor, Tensor]], state: TrainState) -> Validation:
         options: FlowMatchingOptions = self.config.recipe.options
-        model = self._inference_model()
-        pairs = list(batches)
-        reals = torch.cat([mel for mel, _ in pairs]).to(self.device)
-        labels = torch.cat([label for _, label in pairs]).to(self.device)
+        model = self.inference_model()
+        reals, labels = self.held_out_batch(batches)
         seeded = torch.Generator().manual_seed(options.grid_seed)
         data = model.normalize(reals)
         # Velocity error at fixed times and noise: a validation loss that compares across steps.
@@ -151,12 +123,7 @@ class FlowMatchingRecipe(EMACheckpoint, Recipe):
         result = Validation()
         result.scalars = {
             "velocity_mse": sum(errors) / len(errors),
-            # Mean spectral envelope of generated vs real crops (normalised units): level and timbre drift.
-            "envelope_l1": float((data.mean(dim=(0, 2)) - model.normalize(fakes).mean(dim=(0, 2))).abs().mean()),
+            "envelope_l1": envelope_l1(data, model.normalize(fakes)),
         }
-        result.images = condition_grids(model, labels[0], noise_seed=options.grid_seed)
-        result.images["real_examples"] = image_row([m for m in reals[:6]])
+        result.images = self.validation_images(model, reals, labels)
         return result
-
-    def export_model(self) -> FlowGenerator:
-        return self._inference_model().cpu()

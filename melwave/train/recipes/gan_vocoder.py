@@ -21,15 +21,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from melwave.audio.features import MelExtractor
 from melwave.errors import ConfigError
 from melwave.losses.adversarial import KINDS, discriminator_loss, generator_adversarial_loss
 from melwave.losses.feature_matching import feature_matching_loss
 from melwave.losses.spectral import MelL1Loss, MultiResolutionSTFTLoss
-from melwave.train.recipe import Recipe, register_recipe, unwrap
-from melwave.train.recipes.vocoder_common import (
-    OnePassVocoderMethods, VocoderValidation, build_vocoder, set_weight_norm, vocoder_datasets,
-)
+from melwave.models.base import Vocoder
+from melwave.train.recipe import register_recipe, unwrap
+from melwave.train.recipes.vocoder_base import VocoderRecipe
 from melwave.train.state import TrainState
 
 
@@ -56,16 +54,14 @@ class GANOptions:
 
 
 @register_recipe
-class GANVocoderRecipe(OnePassVocoderMethods, Recipe):
+class GANVocoderRecipe(VocoderRecipe):
     name = "gan"
-    trains = "vocoder"
     Options = GANOptions
 
-    def build(self) -> None:
+    def build_training(self, generator: Vocoder) -> None:
         from melwave.models.discriminators import build_discriminator
 
         options: GANOptions = self.config.recipe.options
-        generator = set_weight_norm(build_vocoder(self.config), options.weight_norm).to(self.device)
         try:
             discriminator = build_discriminator(options.discriminators).to(self.device)
         except ConfigError as err:
@@ -76,13 +72,8 @@ class GANVocoderRecipe(OnePassVocoderMethods, Recipe):
             "discriminator": self.make_optimizer(discriminator.parameters(), options.discriminator_learning_rate),
         }
         self.schedulers = {k: self.make_scheduler(o) for k, o in self.optimizers.items()}
-        self.extractor = MelExtractor(self.config.mel).to(self.device)
-        self.mel_l1 = MelL1Loss(self.config.mel).to(self.device)
+        self.mel_l1 = MelL1Loss(self.mel_config).to(self.device)
         self.mrstft = MultiResolutionSTFTLoss().to(self.device)
-        self.validation = VocoderValidation(self.config.mel, self.device, options.validation_samples)
-
-    def datasets(self, data_dir):
-        return vocoder_datasets(self.config, data_dir)
 
     # --- one step -------------------------------------------------------------------------
     def train_step(self, batch: Tensor, state: TrainState) -> dict[str, float]:

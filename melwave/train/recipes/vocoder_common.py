@@ -1,11 +1,10 @@
-"""What the vocoder recipes (GAN, distillation, diffusion) share: building the generator from the run config,
-the audio datasets, fine-tuning from a pretrained vocoder, export, and validation measures."""
+"""The tools of the vocoder recipes (recipes.vocoder_base.VocoderRecipe): building the vocoder from
+the run config, weight norm on and off, fine-tuning from a pretrained vocoder, export, and
+validation measures."""
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, TypeVar
 
 import numpy as np
 import torch
@@ -14,28 +13,36 @@ from torch import Tensor, nn
 from melwave.audio.config import MelConfig
 from melwave.errors import ConfigError
 from melwave.losses.spectral import MelL1Loss, MultiResolutionSTFTLoss
+from melwave.models.base import Vocoder
 from melwave.train.images import mel_image
-from melwave.train.recipe import unwrap
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:  # pragma: no cover
+    from melwave.train.config import RunConfig
+    from melwave.train.recipe import Validation
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
-def build_vocoder(config: Any) -> nn.Module:
-    """The run's model: family from the registry, built from the resolved model config + mel."""
+def build_vocoder(config: RunConfig) -> Vocoder:
+    """The run's model: family from the registry, built from the resolved model config + `config.mel`
+    (the only place a vocoder recipe reads `config.mel`: afterwards the model's `mel_config` rules)."""
     from melwave.models.io.registry import families, family_class
 
     family = config.model.family
     if family not in families():
         raise ConfigError(f"model.family={family!r}: unknown; known families: {families()}")
+    cls = family_class(family)
+    if not issubclass(cls, Vocoder):
+        raise ConfigError(f"model.family={family!r}: not a vocoder; the {config.recipe.name} recipe trains vocoders")
     try:
-        return family_class(family).from_config(config.model.resolved_config(), config.mel, path="model.config")
+        return cls.from_config(config.model.resolved_config(), config.mel, path="model.config")
     except ConfigError as err:
         # Schema errors already name their key path; the model's own checks (hop length) do not.
         message = str(err)
         raise ConfigError(message if message.startswith("model.config") else f"model.config: {message}") from None
 
 
-def set_weight_norm(model: nn.Module, enabled: bool) -> nn.Module:
+def set_weight_norm(model: ModuleT, enabled: bool) -> ModuleT:
     """Weight norm on (training) or folded (inference), for families that support it."""
     method = "apply_weight_norm" if enabled else "remove_weight_norm"
     if hasattr(model, method):
@@ -43,31 +50,7 @@ def set_weight_norm(model: nn.Module, enabled: bool) -> nn.Module:
     return model
 
 
-def vocoder_datasets(config: Any, data_dir: str | Path):
-    """(AudioSegments, ValidationClips | None) from a folder, at the model's sample rate."""
-    from melwave.data.audio_segments import AudioSegments, ValidationClips, find_audio_files, split_files
-
-    if data_dir is None:
-        raise ConfigError("vocoder training needs --data DIR (a folder of audio files)")
-    mel: MelConfig = config.mel
-    data = config.data
-    if data.segment_samples % mel.hop_length:
-        raise ConfigError(f"data.segment_samples={data.segment_samples}: must be a multiple of mel.hop_length ({mel.hop_length})")
-    root = Path(data_dir)
-    files = find_audio_files(root)
-    train_files, val_files = split_files(files, root, data.validation_clips, data.split_seed)
-    train_set = AudioSegments(train_files, mel.sample_rate, data.segment_samples)
-    if not val_files and data.validation_clips:
-        # One file only: validate on it (reported), rather than not at all.
-        val_files = train_files[:1]
-        log.warning("%s: only one audio file, so validation uses it too (scores are not held-out)", root)
-    val_set = ValidationClips(val_files, mel.sample_rate, data.validation_seconds, mel.hop_length, mel.min_samples()) if val_files else None
-    if val_set is not None and len(val_set) == 0:
-        val_set = None
-    return train_set, val_set
-
-
-def exported_copy(model: nn.Module) -> nn.Module:
+def exported_copy(model: Vocoder) -> Vocoder:
     """A CPU copy with weight norm folded, in eval mode: what `save_model` writes."""
     # Rebuilt from its config rather than deep-copied: deepcopy of weight-norm parametrized
     # modules corrupts the original's parametrizations in current torch.
@@ -78,7 +61,7 @@ def exported_copy(model: nn.Module) -> nn.Module:
     return set_weight_norm(clone, False).eval()
 
 
-def load_pretrained_into(model: nn.Module, source: str, mel_config: MelConfig) -> None:
+def load_pretrained_into(model: Vocoder, source: str, mel_config: MelConfig) -> None:
     """Copy a pretrained vocoder's weights (`hifigan-universal`, a path, a run folder) into the
     run's model in place, so optimizers built on its parameters stay valid.
 
@@ -113,7 +96,8 @@ class VocoderValidation:
         self.mrstft = MultiResolutionSTFTLoss().to(device)
         self.samples = samples
 
-    def __call__(self, synthesize, batches: Iterable[Tensor]):
+    def __call__(self, synthesize: Callable[[Tensor], Tensor], batches: Iterable[Tensor]) -> Validation:
+        """synthesize: mel (B, n_mels, frames) -> wave (B, T'); batches: held-out waves (B, T)."""
         from melwave.train.recipe import Validation
 
         result = Validation()
@@ -134,19 +118,3 @@ class VocoderValidation:
             result.scalars = {"mel_l1": mel_l1 / count, "mrstft": mrstft / count}
         return result
 
-
-class OnePassVocoderMethods:
-    """`init_from`, `validate` and `export_model` of the recipes whose trained network is
-    `modules["generator"]`, a vocoder that maps a mel to audio in one forward pass (GAN,
-    distillation); mix in before `Recipe`. Needs `self.validation` (a VocoderValidation)."""
-
-    def init_from(self, source: str) -> None:
-        load_pretrained_into(self.modules["generator"], source, self.config.mel)
-
-    def validate(self, batches: Iterable[Tensor], state):
-        generator = unwrap(self.modules["generator"])
-        with self.autocast():
-            return self.validation(lambda mel: generator(mel).float(), batches)
-
-    def export_model(self):
-        return exported_copy(unwrap(self.modules["generator"]))

@@ -26,23 +26,21 @@ with the exported model). The condition vocabulary lives in `model.config.condit
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from melwave.data.labelled import LabelledDataConfig, LabelledMels
+from melwave.data.labelled import LabelledDataConfig
 from melwave.errors import ConfigError
 from melwave.losses.gradient_penalty import interpolate, penalty_from_scores
 from melwave.models.generators.critic import Critic, CriticConfig
 from melwave.models.generators.cwgan import CWGANGenerator
-from melwave.train.ema import EMA, EMACheckpoint, check_decay, warmed_up_decay
-from melwave.train.images import image_row
-from melwave.train.recipe import Recipe, Validation, register_recipe, unwrap
-from melwave.train.recipes.generator_common import condition_grids, generator_datasets
+from melwave.train.ema import check_decay
+from melwave.train.recipe import Validation, register_recipe, unwrap
+from melwave.train.recipes.generator_base import GeneratorRecipe, envelope_l1
 from melwave.train.state import TrainState
 
 
@@ -66,23 +64,16 @@ class WGANGPOptions:
 
 
 @register_recipe
-class WGANGPRecipe(EMACheckpoint, Recipe):
+class WGANGPRecipe(GeneratorRecipe):
     name = "wgan-gp"
-    trains = "generator"
     Options = WGANGPOptions
+    model_class = CWGANGenerator
 
-    def build(self) -> None:
+    def build_training(self, generator: CWGANGenerator) -> None:
         options: WGANGPOptions = self.config.recipe.options
-        if self.config.model.family != CWGANGenerator.family:
-            raise ConfigError(f"model.family={self.config.model.family!r}: the wgan-gp recipe trains 'cwgan' generators")
         if self.config.train.batch_size % options.n_critic:
             raise ConfigError(f"train.batch_size={self.config.train.batch_size} must be a multiple of recipe.n_critic="
                               f"{options.n_critic} (each critic update takes batch_size / n_critic real examples)")
-        model_config = self.config.model.resolved_config()
-        if not model_config.get("conditions"):
-            raise ConfigError("model.config.conditions is empty; `melwave train generator` fills it from the data's "
-                              "labels (or call melwave.train.recipes.conditions.prepare_config)")
-        generator = CWGANGenerator.from_config(model_config, self.config.mel, path="model.config").to(self.device)
         critic = Critic.for_generator(options.critic, generator).to(self.device)
         self.modules = {"generator": generator, "critic": critic}
         self.optimizers = {
@@ -90,14 +81,6 @@ class WGANGPRecipe(EMACheckpoint, Recipe):
             "critic": self.make_optimizer(critic.parameters(), options.critic_learning_rate),
         }
         self.schedulers = {k: self.make_scheduler(o) for k, o in self.optimizers.items()}
-        self.ema = EMA(generator) if options.ema_decay is not None else None
-
-    @property
-    def generator(self) -> CWGANGenerator:
-        return unwrap(self.modules["generator"])
-
-    def datasets(self, data_dir: Any) -> tuple[LabelledMels, LabelledMels | None]:
-        return generator_datasets(self.config, data_dir, self.generator)
 
     def train_step(self, batch: tuple[Tensor, Tensor], state: TrainState) -> dict[str, float]:
         options: WGANGPOptions = self.config.recipe.options
@@ -150,8 +133,7 @@ class WGANGPRecipe(EMACheckpoint, Recipe):
         generator_loss.backward()
         self.optimizers["generator"].step()
         self.step_schedulers(state)
-        if self.ema is not None:
-            self.ema.update(self.generator, warmed_up_decay(options.ema_decay, state.step))
+        self.update_ema(state)
         metrics["generator_loss"] = generator_loss.item()
         return metrics
 
@@ -167,10 +149,8 @@ class WGANGPRecipe(EMACheckpoint, Recipe):
     @torch.no_grad()
     def validate(self, batches: Iterable[tuple[Tensor, Tensor]], state: TrainState) -> Validation:
         options: WGANGPOptions = self.config.recipe.options
-        generator, critic = self._inference_model(), unwrap(self.modules["critic"])
-        pairs = list(batches)
-        reals = torch.cat([mel for mel, _ in pairs]).to(self.device)
-        labels = torch.cat([label for _, label in pairs]).to(self.device)
+        generator, critic = self.inference_model(), unwrap(self.modules["critic"])
+        reals, labels = self.held_out_batch(batches)
         noise = torch.Generator().manual_seed(options.grid_seed)
         z = torch.randn(labels.shape[0], generator.config.z_dim, generator=noise).to(self.device)
         fakes = generator.generate(labels, z)
@@ -178,20 +158,7 @@ class WGANGPRecipe(EMACheckpoint, Recipe):
         result = Validation()
         result.scalars = {
             "wasserstein": float(critic.score_mels(real_norm, labels).mean(0).sum() - critic.score_mels(fake_norm, labels).mean(0).sum()),
-            # Mean spectral envelope of generated vs real crops (normalised units): a cheap check
-            # that the generator is not drifting in level or timbre.
-            "envelope_l1": float((real_norm.mean(dim=(0, 2)) - fake_norm.mean(dim=(0, 2))).abs().mean()),
+            "envelope_l1": envelope_l1(real_norm, fake_norm),
         }
-        result.images = condition_grids(generator, labels[0], noise_seed=options.grid_seed)
-        result.images["real_examples"] = image_row([m for m in reals[:6]])
+        result.images = self.validation_images(generator, reals, labels)
         return result
-
-    def _inference_model(self) -> CWGANGenerator:
-        """A copy of the generator in eval mode carrying the EMA weights (or the live ones)."""
-        model = copy.deepcopy(self.generator).eval()
-        if self.ema is not None:
-            self.ema.copy_to(model)
-        return model
-
-    def export_model(self) -> CWGANGenerator:
-        return self._inference_model().cpu()

@@ -314,7 +314,7 @@ def convert_deepmel(path: str | Path, source_config: str | Path, output: str | P
     `melwave.load_generator(FILE)` loads alone. Never replaces `output` unless `overwrite`; NaN/Inf
     weights are refused unless `allow_nonfinite`; write failures are one OutputError."""
     from melwave._version import __version__
-    from melwave.models.io.conversion import check_finite
+    from melwave.models.io.finite import check_finite
     from melwave.models.io.model_file import save_model
     from melwave.utils.fileio import output_errors, prepare_output
 

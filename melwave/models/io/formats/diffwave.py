@@ -106,8 +106,13 @@ def load(path: Path, *, device="cpu", trust_file: bool = False, mel_config=None)
     layers, channels, cycle = need("residual_layers"), need("residual_channels"), need("dilation_cycle_length")
     betas = params.get("noise_schedule")
     fast = params.get("inference_noise_schedule") or ()
-    if not isinstance(betas, (list, tuple)) or len(betas) < 2:
-        raise CheckpointError(f"{file}: params.noise_schedule: expected a list of β values")
+    def numbers(values) -> bool:
+        return isinstance(values, (list, tuple)) and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in values)
+
+    if not numbers(betas) or len(betas) < 2:
+        raise CheckpointError(f"{file}: params.noise_schedule: expected a list of β values (numbers)")
+    if not numbers(fast):
+        raise CheckpointError(f"{file}: params.inference_noise_schedule: expected a list of β values (numbers)")
     if hop != 256:
         # Their mel upsampler is two fixed ×16 transposed convs, whatever hop_samples says.
         raise CheckpointError(f"{file}: params.hop_samples={hop}: their network upsamples by 256 (16·16), so only 256 works")

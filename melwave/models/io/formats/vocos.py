@@ -148,4 +148,5 @@ def _check_feature_buffers(state: dict, mel: MelConfig, weights: Path) -> None:
     # Two float32 computations of the same triangles (torchaudio's and melwave's): rounding only.
     if stored.shape != ours.shape or not torch.allclose(stored.float(), ours, atol=1e-5, rtol=0):
         raise CheckpointError(f"{weights}: feature_extractor.mel_spec.mel_scale.fb is not the HTK filterbank of "
-                              f"config.yaml's settings ({mel.n_mels} mels, 0-{mel.f_max:g} Hz at {mel.sample_rate} Hz)")
+                              f"config.yaml's settings ({mel.n_mels} mels, 0-{mel.resolved_fmax:g} Hz at "
+                              f"{mel.sample_rate} Hz)")
