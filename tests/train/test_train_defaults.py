@@ -52,7 +52,7 @@ def test_the_default_family_is_the_cwgan_and_rounds_to_its_frame_multiple(speech
                  "--steps", "1", *FAST, "--set", "recipe.n_critic=2"]) == 0
     config = stored(run)
     assert config["model"]["family"] == "cwgan" and config["model"]["config"]["output"] == "tanh"
-    assert config["recipe"]["n_critic"] == 2 and config["recipe"]["critic_learning_rate"] == 0.0004
+    assert config["recipe"]["n_critic"] == 2 and config["recipe"]["critic_learning_rate"] == 0.0008
     assert config["model"]["config"]["frames"] == 32          # 30.1 frames -> the nearest multiple of 16
     assert load_model(run).has_range
 
