@@ -2,8 +2,7 @@
 
 models/ must not import data/ (the Vocabulary moved into models for this), and nothing that
 inference uses may import the training, metrics or CLI stacks. Imports inside functions count
-too: they run when the function does. Imports under `if TYPE_CHECKING:` (for annotations) count
-for the layers but close no cycle: they never run.
+too: they run when the function does.
 """
 
 from __future__ import annotations
@@ -65,25 +64,8 @@ def test_models_import_only_audio_utils_errors_and_the_version():
     assert not bad, "\n".join(bad)
 
 
-def _type_checking_only(tree: ast.AST) -> set[int]:
-    """ids of the nodes under `if TYPE_CHECKING:` (its body, not its else): imports for annotations,
-    which never run."""
-    return {id(inner) for node in ast.walk(tree)
-            if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
-            for statement in node.body for inner in ast.walk(statement)}
-
-
-def test_the_cycle_scan_skips_only_imports_that_never_run():
-    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from melwave.train.config import RunConfig\n"
-                     "else:\n    from melwave.errors import ConfigError\ndef f():\n    from melwave.train.loop import train\n")
-    skipped = _type_checking_only(tree)
-    assert [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and id(node) not in skipped] \
-        == ["typing", "melwave.errors", "melwave.train.loop"]
-
-
 def _module_graph() -> dict[str, set[str]]:
-    """melwave module -> the melwave modules it imports when run (at module level or inside
-    functions; not those under `if TYPE_CHECKING:`)."""
+    """melwave module -> the melwave modules it imports (at module level or inside functions)."""
     modules = {}
     for path in PACKAGE.rglob("*.py"):
         name = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
@@ -98,12 +80,8 @@ def _module_graph() -> dict[str, set[str]]:
 
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-        skipped = _type_checking_only(tree)
-        for node in ast.walk(tree):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
             targets = []
-            if id(node) in skipped:
-                continue
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

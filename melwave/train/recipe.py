@@ -38,7 +38,7 @@ from melwave.train.state import TrainState
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
 
-    from melwave.train.config import RunConfig
+    from melwave.train.run_config import RunConfig
 
 
 @dataclass

@@ -24,7 +24,7 @@ from melwave.train.recipes.labelled_base import LabelledMelRecipe
 from melwave.train.state import TrainState
 
 if TYPE_CHECKING:  # pragma: no cover
-    from melwave.train.config import RunConfig
+    from melwave.train.run_config import RunConfig
 
 
 @dataclass(frozen=True)

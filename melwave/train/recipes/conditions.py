@@ -22,7 +22,7 @@ from melwave.models.vocabulary import Vocabulary
 
 if TYPE_CHECKING:  # pragma: no cover
     from melwave.data.holdout import HoldoutConfig
-    from melwave.train.config import RunConfig
+    from melwave.train.run_config import RunConfig
 
 
 def prepare_config(config: RunConfig, data_dir: str | Path) -> RunConfig:

@@ -17,7 +17,7 @@ from melwave.models.base import Vocoder
 from melwave.train.images import mel_image
 
 if TYPE_CHECKING:  # pragma: no cover
-    from melwave.train.config import RunConfig
+    from melwave.train.run_config import RunConfig
     from melwave.train.recipe import Validation
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
