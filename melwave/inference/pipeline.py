@@ -14,6 +14,7 @@ from melwave.audio.features import MelExtractor
 from melwave.audio.io import load_audio, resample, save_audio
 from melwave.audio.melfile import MEL_EXTENSIONS, MelFile, load_mel, save_mel
 from melwave.errors import AudioError, MelwaveError
+from melwave.inference.progress import AudioProgress
 from melwave.models.base import Vocoder
 
 # Vocode in chunks of this many seconds: HiFi-GAN V1 peaks at ~0.8 GB RSS with 5 s chunks (benchmarks/memory.py),
@@ -114,8 +115,6 @@ def vocode(vocoder: Vocoder, mel: torch.Tensor, cfg: MelConfig, *, source: str, 
 
     A file of several chunks reports its progress in seconds of audio (`inference.progress`:
     `progress` None = a bar on a terminal, log lines otherwise; False = silent)."""
-    from melwave.inference.progress import AudioProgress
-
     mel = vocoder.check_mel(mel, cfg, source=source)
     seconds = mel.shape[-1] * cfg.hop_length / cfg.sample_rate
     with AudioProgress(Path(source).name, seconds, enabled=progress) as report:

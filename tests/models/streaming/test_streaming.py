@@ -72,14 +72,16 @@ BUILDERS = {
     **{f"toolkit-{case}": (lambda case=case: melwave.load_vocoder(PWG_DATA / case))
        for case in ("parallel_wavegan", "melgan", "multiband_melgan", "hifigan", "hifigan_v3")},
 }
-_built: dict[tuple[str, torch.dtype], Vocoder] = {}
+_built: dict[tuple[int, str, torch.dtype], Vocoder] = {}
 
 
-def tiny(name: str, dtype: torch.dtype = torch.float32) -> Vocoder:
-    if (name, dtype) not in _built:
+def tiny(name: str, dtype: torch.dtype = torch.float32, builders: dict = BUILDERS) -> Vocoder:
+    """`builders[name]`, built once per table and dtype from seed 0."""
+    key = (id(builders), name, dtype)
+    if key not in _built:
         torch.manual_seed(0)
-        _built[name, dtype] = BUILDERS[name]().to(dtype)
-    return _built[name, dtype]
+        _built[key] = builders[name]().to(dtype)
+    return _built[key]
 
 
 def offline(vocoder: Vocoder, mel: torch.Tensor, seed: int = 0) -> torch.Tensor:

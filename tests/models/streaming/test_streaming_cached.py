@@ -27,6 +27,7 @@ from melwave.models.vocoders.hifigan import HIFIGAN_CONFIGS, HiFiGAN
 from melwave.models.vocoders.melgan import MELGAN_CONFIGS, MelGAN, reflect_pad
 from testsignals import speech_like
 from test_streaming import BUILDERS, TOLERANCE, _universal, carry_signal, offline, relative_error, stream_in_chunks
+from test_streaming import tiny as any_tiny
 
 # Hops other than 256: odd strides (toolkit padding, output_padding 1), and a kernel that is not
 # a multiple of its stride.
@@ -46,14 +47,10 @@ CACHED_BUILDERS = {
     "melgan-weight-norm": lambda: carry_signal(MelGAN(MELGAN_CONFIGS["debug"], PRESETS["melgan-22k"])).apply_weight_norm(),
 }
 WINDOWED = ("melgan-keras", "gomin", "bigvgan", "vocos", "parallel-wavegan", "toolkit-hifigan", "toolkit-melgan")
-_built: dict[tuple[str, torch.dtype], Vocoder] = {}
 
 
 def tiny(name: str, dtype: torch.dtype = torch.float32) -> Vocoder:
-    if (name, dtype) not in _built:
-        torch.manual_seed(0)
-        _built[name, dtype] = CACHED_BUILDERS[name]().to(dtype)
-    return _built[name, dtype]
+    return any_tiny(name, dtype, CACHED_BUILDERS)
 
 
 def random_mel(vocoder: Vocoder, frames: int, seed: int, dtype=torch.float32, scale: float = 1.0) -> torch.Tensor:
@@ -72,14 +69,10 @@ def test_these_families_stream_cached(name):
 
 @pytest.mark.parametrize("name", WINDOWED)
 def test_other_families_stream_windowed(name):
-    from test_streaming import tiny as any_tiny
-
     assert any_tiny(name).stream().kind == "windowed"
 
 
 def test_the_keras_melgan_streams_windowed_because_it_reads_lengths():
-    from test_streaming import tiny as any_tiny
-
     assert "getattr" in cached_refusal(any_tiny("melgan-keras"))  # x.shape[-1]: the crop of its transposed convs
 
 
